@@ -1,0 +1,151 @@
+"""The `lipmon` command line. Each command resolves its settings, runs one step of the
+pipeline and exits 0, or non-zero with a one-line reason."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import traceback
+from datetime import date, datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from pipelines.settings import Settings
+
+log = logging.getLogger("lipmon")
+TZ = ZoneInfo("Asia/Shanghai")
+
+
+class UsageError(ValueError):
+    pass
+
+
+def _date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from None
+
+
+def today_in_shanghai() -> date:
+    return datetime.now(TZ).date()
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--landing", help="landing folder of deliveries (env LIPMON_LANDING; default: the bundled sample)")
+    parser.add_argument("--lake", help="lake folder for outputs (env LIPMON_LAKE; default ./lake)")
+    parser.add_argument("--config", help="configuration file (env LIPMON_CONFIG)")
+    parser.add_argument("--master", help="Spark master URL (env LIPMON_SPARK_MASTER; default local[2])")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="lipmon", description="Low-income population dynamic monitoring (低收入人口动态监测).")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("ingest", help="land ready deliveries dated on or before a date",
+                       description="Land every ready delivery dated on or before --date that is not landed yet.")
+    p.add_argument("--date", type=_date, default=None, help="run date YYYY-MM-DD (default: today in Asia/Shanghai)")
+    p.add_argument("--force", action="store_true", help="land deliveries again even if already landed")
+    _common(p)
+
+    p = sub.add_parser("run", help="run the nightly pipeline for a snapshot date",
+                       description="Run the nightly pipeline for snapshot date --date: ingest and quality gate.")
+    p.add_argument("--date", type=_date, default=None, help="snapshot date YYYY-MM-DD (default: today in Asia/Shanghai)")
+    _common(p)
+
+    p = sub.add_parser("backfill", help="rerun a range of snapshot dates in order",
+                       description="Rerun the nightly pipeline for every date from --start to --end.")
+    p.add_argument("--start", type=_date, required=True)
+    p.add_argument("--end", type=_date, required=True)
+    p.add_argument("--push", action="store_true", help="push alerts (backfills push nothing by default)")
+    _common(p)
+
+    p = sub.add_parser("generate", help="write synthetic deliveries in the delivered formats",
+                       description="Write a synthetic city's deliveries (deterministic for a given --seed).")
+    p.add_argument("--households", type=int, required=True)
+    p.add_argument("--out", required=True, help="landing folder to write")
+    p.add_argument("--seed", type=int, default=7)
+    p.add_argument("--as-of", type=_date, default=date(2026, 11, 28), help="date of the newest deliveries")
+    _common(p)
+
+    p = sub.add_parser("serve", help="serve the Prefect deployments with their schedules",
+                       description="Serve the nightly and backfill Prefect deployments.")
+    _common(p)
+    return parser
+
+
+def _configure_logging() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+                        datefmt="%H:%M:%S", stream=sys.stderr)
+    for noisy in ("py4j", "great_expectations"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
+    from pipelines.contracts import load_contracts
+    from pipelines.ingest.run import ingest, summary_lines
+    from pipelines.lake import Lake
+    from pipelines.spark import build_spark
+
+    as_of = args.date or today_in_shanghai()
+    if not settings.landing.is_dir():
+        raise UsageError(f"--landing {settings.landing}: no such folder")
+    contracts = load_contracts(settings.contracts_dir)
+    spark = build_spark(settings.master)
+    report = ingest(spark, Lake(settings.lake), settings.landing, contracts, as_of=as_of, force=args.force)
+    print("\n".join(summary_lines(report)))
+    print(f"report: {Lake(settings.lake).run_dir(as_of) / 'ingest.json'}")
+    if report.failures:
+        first = report.failures[0]
+        raise RuntimeError(f"{len(report.failures)} delivery(ies) failed; first: {first.error}")
+    return 0
+
+
+def cmd_generate(args: argparse.Namespace, settings: Settings) -> int:
+    from pipelines.generate import generate_landing
+
+    if args.households < 1:
+        raise UsageError(f"--households must be at least 1, got {args.households}")
+    summary = generate_landing(Path(args.out), args.households, seed=args.seed, as_of=args.as_of)
+    for source, rows in summary.get("rows_per_source", {}).items():
+        print(f"{source:<22}{rows:>12} rows")
+    print(f"wrote {args.out}")
+    return 0
+
+
+def cmd_not_yet(args: argparse.Namespace, settings: Settings) -> int:
+    raise UsageError(f"lipmon {args.command} is not available in this version yet")
+
+
+COMMANDS = {
+    "ingest": cmd_ingest,
+    "run": cmd_ingest,
+    "generate": cmd_generate,
+    "backfill": cmd_not_yet,
+    "serve": cmd_not_yet,
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    _configure_logging()
+    try:
+        settings = Settings.resolve(landing=args.landing, lake=args.lake, config=args.config, master=args.master)
+        if args.command == "run":
+            args.force = False
+        return COMMANDS[args.command](args, settings)
+    except KeyboardInterrupt:
+        print("lipmon: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # the one place that turns any failure into a one-line reason
+        if os.environ.get("LIPMON_DEBUG"):
+            traceback.print_exc()
+        print(f"lipmon {args.command}: {exc}".splitlines()[0], file=sys.stderr)
+        return 2 if isinstance(exc, UsageError) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,251 @@
+"""Landing a source's pending deliveries in one pass: decode and check their files, type
+and check every row, write bronze and quarantine aside, run the quality gate, then
+publish each delivery's partitions.
+
+Nothing of a source is published unless every delivery decodes, every row is accounted
+for (rows read = rows kept + rows quarantined, per delivery) and no critical expectation
+failed: a failure stops that source, never the other sources.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import date
+from pathlib import Path
+
+from pyspark import StorageLevel
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from pipelines.contracts import Contract
+from pipelines.contracts.derive import (
+    DELIVERY_ROWS_CHANGE,
+    ORPHAN_FLAG,
+    bronze_schema,
+    expectation_suite,
+    quarantine_schema,
+)
+from pipelines.ingest.decode import CheckedFile, DeliveryError, check_and_decode, column_positions
+from pipelines.ingest.deliveries import Delivery
+from pipelines.ingest.lines import read_numbered_lines
+from pipelines.ingest.rows import check_rows, flag_duplicates
+from pipelines.lake import Lake, publish, read_json, remove, write_json
+from pipelines.quality.gx_runner import validate_dataframe
+
+log = logging.getLogger(__name__)
+
+DELIVERY_RECORD = "_delivery.json"
+
+
+class QualityGateFailed(RuntimeError):
+    """A critical expectation failed: the source's deliveries are not published."""
+
+
+class AccountingError(RuntimeError):
+    """Rows read differ from rows kept + rows quarantined: something would be lost."""
+
+
+@dataclass
+class LandingResult:
+    source: str
+    extract_date: date
+    status: str                      # landed | skipped | failed
+    files: list[dict] = field(default_factory=list)
+    rows_read: int = 0
+    rows_kept: int = 0
+    rows_quarantined: int = 0
+    quarantined_by_reason: dict[str, int] = field(default_factory=dict)
+    error: str | None = None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def to_bronze(rows: DataFrame, contract: Contract) -> DataFrame:
+    """Kept rows in the bronze schema, with the contract's descriptions as column metadata."""
+    schema = bronze_schema(contract)
+    return rows.where(F.size("reasons") == 0).select(
+        *[F.col(f.name).cast(f.dataType).alias(f.name, metadata=f.metadata) for f in schema.fields],
+        "extract_date",
+    )
+
+
+def to_quarantine(rows: DataFrame) -> DataFrame:
+    return rows.where(F.size("reasons") > 0).select(*[f.name for f in quarantine_schema().fields], "extract_date")
+
+
+def with_orphan_flag(bronze: DataFrame, column: str, reference_ids: DataFrame) -> DataFrame:
+    """Flag rows whose person is not in the reference registry (valid rows, only counted)."""
+    known = reference_ids.select(F.col(column).alias("_ref_id"), F.lit(0.0).alias(ORPHAN_FLAG)).distinct()
+    return (
+        bronze
+        .join(known, on=bronze[column] == known["_ref_id"], how="left")
+        .select(*bronze.columns, F.coalesce(F.col(ORPHAN_FLAG), F.lit(1.0)).alias(ORPHAN_FLAG))
+    )
+
+
+def with_row_count_change(bronze: DataFrame, change: dict[date, float]) -> DataFrame:
+    """Attach to every row its delivery's row count relative to the previous delivery."""
+    spark = bronze.sparkSession
+    table = spark.createDataFrame(
+        [(d, float(r)) for d, r in change.items()], f"extract_date date, {DELIVERY_ROWS_CHANGE} double"
+    )
+    return bronze.join(F.broadcast(table), on="extract_date", how="left")
+
+
+def _counts_by_date(df: DataFrame) -> dict[date, int]:
+    return {r["extract_date"]: r["n"] for r in df.groupBy("extract_date").agg(F.count(F.lit(1)).alias("n")).collect()}
+
+
+class SourceLanding:
+    """The IO shell around the transforms for one source and its pending deliveries."""
+
+    def __init__(self, spark: SparkSession, lake: Lake, contract: Contract, quality_dir: Path):
+        self.spark, self.lake, self.contract, self.quality_dir = spark, lake, contract, quality_dir
+
+    def land(self, deliveries: list[Delivery]) -> tuple[list[LandingResult], dict | None]:
+        results = {d.extract_date: LandingResult(self.contract.name, d.extract_date, "failed",
+                                                 files=d.fingerprint()) for d in deliveries}
+        staging = self.lake.staging()
+        quality = None
+        try:
+            checked = self._decode(deliveries, staging / "text", results)
+            staged = self._write_staged(checked, staging)
+            self._account(staged, results)
+            quality = self._quality_gate(staged, deliveries)
+            self._publish(staged, deliveries, results)
+        except (DeliveryError, QualityGateFailed, AccountingError) as exc:
+            for r in results.values():
+                r.status, r.error = "failed", str(exc)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        return list(results.values()), quality
+
+    def _decode(self, deliveries: list[Delivery], text_dir: Path,
+                results: dict[date, LandingResult]) -> dict[date, list[CheckedFile]]:
+        checked: dict[date, list[CheckedFile]] = {}
+        for d in deliveries:
+            if not d.files:
+                raise DeliveryError(f"{d.folder}: no files matching {self.contract.delivery.files}")
+            files = [check_and_decode(f, self.contract, text_dir / d.extract_date.isoformat()) for f in d.files]
+            if len({f.header for f in files}) > 1:
+                raise DeliveryError(f"{d.folder}: the files of one delivery have different headers")
+            checked[d.extract_date] = files
+            results[d.extract_date].rows_read = sum(f.data_lines for f in files)
+            for entry, f in zip(results[d.extract_date].files, files):
+                entry["data_lines"] = f.data_lines
+        return checked
+
+    def _write_staged(self, checked: dict[date, list[CheckedFile]], staging: Path) -> dict[str, Path]:
+        """Type and check every row once, then write kept and bad rows aside."""
+        by_header: dict[tuple, list[str]] = {}
+        for files in checked.values():
+            by_header.setdefault(files[0].header, []).extend(str(f.readable_path) for f in files)
+        frames = []
+        for header, paths in by_header.items():  # deliveries may order their columns differently
+            lines = read_numbered_lines(self.spark, paths).where(F.col("line_number") > 1)
+            frames.append(check_rows(lines, self.contract, column_positions(header, self.contract)))
+        rows = frames[0]
+        for frame in frames[1:]:
+            rows = rows.unionByName(frame)
+        rows = flag_duplicates(rows).persist(StorageLevel.MEMORY_AND_DISK)
+        staged = {"bronze": staging / "bronze", "quarantine": staging / "quarantine"}
+        try:
+            to_bronze(rows, self.contract).write.partitionBy("extract_date").parquet(str(staged["bronze"]))
+            to_quarantine(rows).write.partitionBy("extract_date").parquet(str(staged["quarantine"]))
+        finally:
+            rows.unpersist()
+        return staged
+
+    def _account(self, staged: dict[str, Path], results: dict[date, LandingResult]) -> None:
+        kept = _counts_by_date(self.spark.read.parquet(str(staged["bronze"])))
+        quarantine = self.spark.read.parquet(str(staged["quarantine"]))
+        bad = _counts_by_date(quarantine)
+        reasons = (
+            quarantine.select("extract_date", F.explode("reasons").alias("reason"))
+            .groupBy("extract_date", "reason").agg(F.count(F.lit(1)).alias("n")).collect()
+        )
+        for r in reasons:
+            results[r["extract_date"]].quarantined_by_reason[r["reason"]] = r["n"]
+        for d, result in results.items():
+            result.rows_kept, result.rows_quarantined = kept.get(d, 0), bad.get(d, 0)
+            result.quarantined_by_reason = dict(sorted(result.quarantined_by_reason.items()))
+            if result.rows_read != result.rows_kept + result.rows_quarantined:
+                raise AccountingError(
+                    f"{self.contract.name}/{d}: rows read {result.rows_read} != kept {result.rows_kept} "
+                    f"+ quarantined {result.rows_quarantined}"
+                )
+
+    def _quality_gate(self, staged: dict[str, Path], deliveries: list[Delivery]) -> dict:
+        contract, lake = self.contract, self.lake
+        bronze = self.spark.read.parquet(str(staged["bronze"]))
+        newest = max(d.extract_date for d in deliveries)
+        reference = None
+        if contract.quality.orphan_rate is not None:
+            ref_dates = [d for d in lake.partitions("bronze", contract.quality.orphan_rate.reference, "extract_date")
+                         if d <= newest]
+            if ref_dates:
+                reference = self.spark.read.parquet(str(lake.bronze(contract.quality.orphan_rate.reference, ref_dates[-1])))
+        validated = bronze
+        if reference is not None:
+            validated = with_orphan_flag(validated, contract.quality.orphan_rate.column, reference)
+        change = self._row_count_change(bronze, deliveries) if contract.quality.row_count_change else {}
+        if change:
+            validated = with_row_count_change(validated, change)
+        specs = expectation_suite(contract, orphans_checked=reference is not None, row_count_checked=bool(change))
+        outcome = validate_dataframe(validated, contract.name, specs, docs_dir=self.quality_dir / "data_docs")
+        if outcome.critical_failures:
+            names = "; ".join(o.name for o in outcome.critical_failures)
+            raise QualityGateFailed(f"{contract.name}: critical expectations failed: {names}")
+        return outcome.to_dict()
+
+    def _row_count_change(self, bronze: DataFrame, deliveries: list[Delivery]) -> dict[date, float]:
+        """Each new delivery's kept rows divided by those of the delivery before it."""
+        counts = _counts_by_date(bronze)
+        earlier = [d for d in self.lake.partitions("bronze", self.contract.name, "extract_date")
+                   if d < min(counts, default=date.max)]
+        previous = None
+        if earlier:
+            record = read_json(self.lake.bronze(self.contract.name, earlier[-1]) / DELIVERY_RECORD) or {}
+            previous = record.get("rows_kept")
+        change = {}
+        for d in sorted(counts):
+            if previous:
+                change[d] = counts[d] / previous
+            previous = counts[d]
+        return change
+
+    def _publish(self, staged: dict[str, Path], deliveries: list[Delivery],
+                 results: dict[date, LandingResult]) -> None:
+        schema = bronze_schema(self.contract)
+        for d in deliveries:
+            part = f"extract_date={d.extract_date.isoformat()}"
+            bronze_part = staged["bronze"] / part
+            if not bronze_part.exists():  # every row of this delivery was quarantined
+                self.spark.createDataFrame([], schema).write.parquet(str(bronze_part))
+            result = results[d.extract_date]
+            write_json(bronze_part / DELIVERY_RECORD, {k: v for k, v in result.to_dict().items()
+                                                       if k not in ("status", "error")})
+            quarantine_part = staged["quarantine"] / part
+            final_quarantine = self.lake.quarantine(self.contract.name, d.extract_date)
+            if quarantine_part.exists():
+                publish(quarantine_part, final_quarantine)
+            else:
+                remove(final_quarantine)
+            # The bronze partition, holding the delivery record, is published last.
+            publish(bronze_part, self.lake.bronze(self.contract.name, d.extract_date))
+            result.status = "landed"
+
+
+def landed_record(lake: Lake, delivery: Delivery) -> dict | None:
+    """What was recorded when this delivery was last landed, if it was."""
+    return read_json(lake.bronze(delivery.source, delivery.extract_date) / DELIVERY_RECORD)
+
+
+def is_unchanged(record: dict, delivery: Delivery) -> bool:
+    """Whether the delivery folder still holds exactly the files that were landed."""
+    landed = [{k: f.get(k) for k in ("file", "bytes", "mtime_ns")} for f in record.get("files", [])]
+    return landed == delivery.fingerprint()

