@@ -110,9 +110,11 @@ def cmd_generate(args: argparse.Namespace, settings: Settings) -> int:
     if args.households < 1:
         raise UsageError(f"--households must be at least 1, got {args.households}")
     summary = generate_landing(Path(args.out), args.households, seed=args.seed, as_of=args.as_of)
-    for source, rows in summary.get("rows_per_source", {}).items():
-        print(f"{source:<22}{rows:>12} rows")
-    print(f"wrote {args.out}")
+    for source, per_delivery in summary["rows"].items():
+        bad = sum(summary["bad_rows"].get(source, {}).values())
+        print(f"{source:<22}{len(per_delivery):>4} deliveries{sum(per_delivery.values()):>12} rows"
+              f"{bad:>9} bad rows injected")
+    print(f"wrote {summary['households']} households, {summary['persons']} persons to {args.out}")
     return 0
 
 

@@ -48,7 +48,7 @@ def expectation_suite(contract: Contract, *, orphans_checked: bool,
     (the key, the row count change) are checked per extract_date."""
     specs: list[ExpectationSpec] = []
     key = ["extract_date", *contract.key]
-    specs.append(ExpectationSpec("compound_unique", None, {"columns": key}, critical=True,
+    specs.append(ExpectationSpec("compound_unique", None, {"column_list": key}, critical=True,
                                  name=f"{', '.join(contract.key)} unique within a delivery"))
     for c in contract.columns:
         if c.required:

@@ -19,6 +19,7 @@ from pathlib import Path
 from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
+from pyspark.sql import types as T
 
 from pipelines.contracts import Contract
 from pipelines.contracts.derive import (
@@ -160,9 +161,14 @@ class SourceLanding:
             rows.unpersist()
         return staged
 
+    def _read_staged(self, path: Path, schema: T.StructType) -> DataFrame:
+        """Staged output with its explicit schema (an empty output has no files to infer from)."""
+        partitioned = T.StructType([*schema.fields, T.StructField("extract_date", T.DateType(), False)])
+        return self.spark.read.schema(partitioned).parquet(str(path))
+
     def _account(self, staged: dict[str, Path], results: dict[date, LandingResult]) -> None:
-        kept = _counts_by_date(self.spark.read.parquet(str(staged["bronze"])))
-        quarantine = self.spark.read.parquet(str(staged["quarantine"]))
+        kept = _counts_by_date(self._read_staged(staged["bronze"], bronze_schema(self.contract)))
+        quarantine = self._read_staged(staged["quarantine"], quarantine_schema())
         bad = _counts_by_date(quarantine)
         reasons = (
             quarantine.select("extract_date", F.explode("reasons").alias("reason"))
@@ -181,7 +187,7 @@ class SourceLanding:
 
     def _quality_gate(self, staged: dict[str, Path], deliveries: list[Delivery]) -> dict:
         contract, lake = self.contract, self.lake
-        bronze = self.spark.read.parquet(str(staged["bronze"]))
+        bronze = self._read_staged(staged["bronze"], bronze_schema(contract))
         newest = max(d.extract_date for d in deliveries)
         reference = None
         if contract.quality.orphan_rate is not None:

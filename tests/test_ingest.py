@@ -1,0 +1,183 @@
+"""Ingestion end to end on deliveries written by hand to interfaces.md: both encodings,
+_READY and date filtering, counts that add up, idempotent re-landing, clear failures."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from pipelines.contracts import load_contracts
+from pipelines.ingest.run import ingest
+from pipelines.lake import Lake
+from pipelines.settings import PROJECT_ROOT
+from tests.deliveries import (
+    payments_csv,
+    resident_id,
+    residents_csv,
+    settlements_csv,
+    write_delivery,
+)
+
+CONTRACTS = load_contracts(PROJECT_ROOT / "schemas" / "sources")
+HEAD = resident_id("371402", "19800101", 11)
+WIFE = resident_id("371402", "19820202", 22)
+CHILD = resident_id("371402", "20100303", 31)
+GRANDPA = resident_id("372401", "19450505", 15)
+D = date(2026, 11, 28)
+
+
+def _residents(extra: list[str] = ()) -> bytes:
+    return residents_csv([
+        f"{HEAD},张三,1,19800101,H1,01,371402001001,1,1,",
+        f"{WIFE},李四,2,19820202,H1,02,371402001001,1,1,",
+        f"{CHILD},张小明,1,20100303,H1,03,371402001001,1,1,",
+        f"{GRANDPA},张老汉,1,19450505,H1,04,371402001001,1,2,20260901",
+        *extra,
+    ])
+
+
+def read_table(path: Path) -> pd.DataFrame:
+    return pd.read_parquet(path) if path.exists() else pd.DataFrame()
+
+
+@pytest.fixture
+def delivered(landing: Path) -> Path:
+    write_delivery(landing, "residents", "2026-11-20", {"residents_1.csv": _residents([
+        f"{HEAD[:-1]}0,错号,1,19800101,H2,01,371402001001,1,1,",   # bad check character (HEAD ends in 9)
+        f"{WIFE},李四,2,19820202,H1,02,371402001001,1,1,",            # exact duplicate line
+    ])})
+    write_delivery(landing, "residents", "2026-11-27", {"residents_1.csv": _residents()})
+    write_delivery(landing, "residents", "2026-11-29", {"residents_1.csv": _residents()})  # after D
+    write_delivery(landing, "residents", "2026-11-28", {"residents_1.csv": _residents()}, ready=False)
+    write_delivery(landing, "medical_settlements", "2026-11-01", {
+        "settlements_a.csv": settlements_csv([
+            f"S1,{HEAD},inpatient,2026-10-01,2026-10-05,I10,1000.00,600.00,400.00,2026-10-05",
+            f"S2,{WIFE},outpatient,,,,100,50,49,2026-10-06",                 # oop does not add up
+        ]),
+        "settlements_b.csv": settlements_csv([
+            f"S3,{CHILD},chronic_outpatient,,,E11.9,300.5,200.5,100,2026-10-20",
+            f"S4,{resident_id('110105', '19700101', 21)},outpatient,,,,10,5,5,2026-10-21",  # orphan: valid, kept
+        ]),
+    })
+    write_delivery(landing, "medical_settlements", "2026-11-27", {"settlements.csv": settlements_csv([
+        f"S1,{HEAD},inpatient,2026-10-01,2026-10-05,I10,1200.00,700.00,500.00,2026-10-05",  # re-delivered
+        f"S5,{HEAD},outpatient,,,,80,40,40,2026-11-26",
+        f"S5,{HEAD},outpatient,,,,80,40,40,2026-11-25",                                     # conflicting key
+    ])})
+    write_delivery(landing, "social_security", "2026-11-10", {"payments_2026-10.csv": payments_csv([
+        f"P1,{HEAD},202610,wage_contribution,4500",
+        f"P2,{GRANDPA},202610,pension,180.5",
+        f"P3,{WIFE},202613,pension,100",
+    ])})
+    return landing
+
+
+def test_ingest_lands_ready_deliveries_up_to_the_date_and_accounts_for_every_row(spark, delivered, lake):
+    report = ingest(spark, Lake(lake), delivered, CONTRACTS, as_of=D)
+    landed = {(r.source, r.extract_date.isoformat()): r for r in report.results}
+    # Neither the delivery after D nor the one without _READY is read.
+    assert sorted(landed) == [
+        ("medical_settlements", "2026-11-01"), ("medical_settlements", "2026-11-27"),
+        ("residents", "2026-11-20"), ("residents", "2026-11-27"), ("social_security", "2026-11-10"),
+    ]
+    assert all(r.status == "landed" for r in report.results), [r.error for r in report.results]
+    counts = {k: (r.rows_read, r.rows_kept, r.rows_quarantined) for k, r in landed.items()}
+    assert counts == {
+        ("residents", "2026-11-20"): (6, 4, 2),
+        ("residents", "2026-11-27"): (4, 4, 0),
+        ("medical_settlements", "2026-11-01"): (4, 3, 1),
+        ("medical_settlements", "2026-11-27"): (3, 1, 2),
+        ("social_security", "2026-11-10"): (3, 2, 1),
+    }
+    assert landed[("medical_settlements", "2026-11-27")].quarantined_by_reason == {"key:conflicting_duplicate": 2}
+    assert sorted((lake / "bronze" / "residents").iterdir()) == [
+        lake / "bronze/residents/extract_date=2026-11-20", lake / "bronze/residents/extract_date=2026-11-27"]
+
+    # Both encodings decoded: names from GB18030, amounts from the BOM-prefixed file.
+    residents = read_table(lake / "bronze/residents/extract_date=2026-11-27")
+    assert sorted(residents["name"]) == sorted(["张三", "李四", "张小明", "张老汉"])
+    assert residents.set_index("person_id").loc[GRANDPA, "status_date"] == date(2026, 9, 1)
+    payments = read_table(lake / "bronze/social_security/extract_date=2026-11-10")
+    assert sorted(payments["record_id"]) == ["P1", "P2"]
+    assert str(payments.set_index("record_id").loc["P2", "amount"]) == "180.50"
+    assert payments.set_index("record_id").loc["P1", "period"] == "2026-10"
+
+    quarantine = read_table(lake / "quarantine/residents/extract_date=2026-11-20")
+    by_line = {int(r.line_number): (r.source_file, list(r.reasons)) for r in quarantine.itertuples()}
+    assert by_line == {6: ("residents_1.csv", ["person_id:bad_check_character"]),
+                       7: ("residents_1.csv", ["key:duplicate_line"])}
+    raw = quarantine.set_index("line_number").loc[6, "raw_text"]
+    assert raw.endswith(",错号,1,19800101,H2,01,371402001001,1,1,")
+
+    settlements_q = read_table(lake / "quarantine/medical_settlements/extract_date=2026-11-01")
+    assert [(r.source_file, int(r.line_number)) for r in settlements_q.itertuples()] == [("settlements_a.csv", 3)]
+
+    ingest_report = json.loads((lake / "runs/2026-11-28/ingest.json").read_text(encoding="utf-8"))
+    assert ingest_report["outcome"] == "succeeded"
+    quality = ingest_report["quality"]["medical_settlements"]
+    orphan = [o for o in quality["outcomes"] if o["column"] == "_is_orphan"]
+    assert len(orphan) == 1 and orphan[0]["observed"] == pytest.approx(1 / 4)
+    assert orphan[0]["success"] is False and not orphan[0]["critical"]   # reported, does not stop the source
+    assert (lake / "runs/2026-11-28/quality/data_docs/index.html").exists()
+
+
+def test_relanding_is_idempotent_and_force_replaces_partitions(spark, delivered, lake):
+    first = ingest(spark, Lake(lake), delivered, CONTRACTS, as_of=D)
+    before = read_table(lake / "bronze/medical_settlements").sort_values(["extract_date", "settlement_id"])
+    again = ingest(spark, Lake(lake), delivered, CONTRACTS, as_of=D)
+    assert {r.status for r in again.results} == {"skipped"}
+    assert [(r.rows_read, r.rows_kept) for r in again.results] == [(r.rows_read, r.rows_kept) for r in first.results]
+    forced = ingest(spark, Lake(lake), delivered, CONTRACTS, as_of=D, force=True)
+    assert {r.status for r in forced.results} == {"landed"}
+    after = read_table(lake / "bronze/medical_settlements").sort_values(["extract_date", "settlement_id"])
+    assert len(after) == len(before) == 4
+    pd.testing.assert_frame_equal(before.reset_index(drop=True), after.reset_index(drop=True))
+
+
+def test_a_changed_delivery_folder_is_landed_again(spark, delivered, lake):
+    ingest(spark, Lake(lake), delivered, CONTRACTS, as_of=D)
+    write_delivery(delivered, "social_security", "2026-11-10", {"payments_2026-10.csv": payments_csv([
+        f"P1,{HEAD},202610,wage_contribution,4600",
+    ])})
+    report = ingest(spark, Lake(lake), delivered, CONTRACTS, as_of=D)
+    changed = [r for r in report.results if r.source == "social_security"]
+    assert [(r.status, r.rows_read, r.rows_kept, r.rows_quarantined) for r in changed] == [("landed", 1, 1, 0)]
+    assert not (lake / "quarantine/social_security/extract_date=2026-11-10").exists()
+
+
+def test_renamed_header_fails_that_source_with_a_clear_message_and_lands_nothing(spark, landing, lake):
+    write_delivery(landing, "residents", "2026-11-27", {"residents_1.csv": _residents()})
+    bad = settlements_csv([f"S1,{HEAD},outpatient,,,,10,5,5,2026-10-21"]).replace(b"out_of_pocket", b"self_paid")
+    write_delivery(landing, "medical_settlements", "2026-11-27", {"settlements.csv": bad})
+    report = ingest(spark, Lake(lake), landing, CONTRACTS, as_of=D)
+    failed = [r for r in report.results if r.status == "failed"]
+    assert [(r.source, r.extract_date.isoformat()) for r in failed] == [("medical_settlements", "2026-11-27")]
+    message = failed[0].error
+    assert "settlements.csv" in message and "missing out_of_pocket" in message and "unexpected self_paid" in message
+    assert not (lake / "bronze/medical_settlements").exists()
+    assert not (lake / "quarantine/medical_settlements").exists()
+    assert (lake / "bronze/residents/extract_date=2026-11-27").exists()  # other sources still land
+
+
+def test_undecodable_file_names_the_file_and_line(spark, landing, lake):
+    content = _residents()
+    lines = content.split(b"\n")
+    lines[3] = lines[3] + b"\xff\xfe"   # not GB18030
+    write_delivery(landing, "residents", "2026-11-27", {"residents_x.csv": b"\n".join(lines)})
+    report = ingest(spark, Lake(lake), landing, CONTRACTS, as_of=D)
+    assert [r.status for r in report.results] == ["failed"]
+    assert "residents_x.csv" in report.results[0].error and "GB18030" in report.results[0].error
+    assert "line 4" in report.results[0].error
+    assert not (lake / "bronze/residents").exists()
+
+
+def test_utf8_residents_file_is_rejected_as_wrong_encoding(spark, landing, lake):
+    text = _residents().decode("gb18030").encode("utf-8")
+    write_delivery(landing, "residents", "2026-11-27", {"residents_1.csv": text})
+    report = ingest(spark, Lake(lake), landing, CONTRACTS, as_of=D)
+    assert report.results[0].status == "failed"
+    assert "residents_1.csv" in report.results[0].error
