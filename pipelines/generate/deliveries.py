@@ -17,6 +17,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from pipelines.contracts import load_contract
+from pipelines.settings import PROJECT_ROOT
+
 from .defects import KINDS, inject_defects
 from .population import (DIAGNOSIS_CODES, EPOCH, ITEMS, NAME_CHARS, NO_DATE, REGISTERED, VISIT_TYPES,
                          City, People, Settlements, build_city, day_number, digit_matrix, draw_livelihood,
@@ -37,14 +40,25 @@ class Source:
     bom: bool = False
 
 
-RESIDENTS = Source("residents", "residents.csv",
-                   "公民身份号码,姓名,性别,出生日期,户号,与户主关系,行政区划代码,城乡属性,人员状态,状态变更日期",
-                   "gb18030")
-SETTLEMENTS = Source("medical_settlements", "settlements.csv",
-                     "settlement_id,person_id,visit_type,admission_date,discharge_date,diagnosis_code,"
-                     "total_cost,fund_paid,out_of_pocket,settlement_date", "utf-8")
-PAYMENTS = Source("social_security", "payments.csv", "record_id,person_id,period,item,amount",
-                  "utf-8", bom=True)
+def _source(name: str, columns: list[str]) -> Source:
+    """A source's delivered format, from its contract; the generator builds its lines in
+    the contract's column order and refuses to run if the two ever disagree."""
+    contract = load_contract(PROJECT_ROOT / "schemas" / "sources" / f"{name}.yaml")
+    if [c.name for c in contract.columns] != columns:
+        raise RuntimeError(f"the generator writes {name} columns {columns}, the contract says "
+                           f"{[c.name for c in contract.columns]}")
+    encoding = contract.delivery.encoding.lower().replace("_", "-")
+    bom = encoding == "utf-8-sig"
+    return Source(name, contract.delivery.files.replace("*", ""), ",".join(c.header for c in contract.columns),
+                  "utf-8" if bom else encoding, bom)
+
+
+RESIDENTS = _source("residents", ["person_id", "name", "gender", "birth_date", "household_id", "relation_to_head",
+                                  "region_code", "residence_type", "status", "status_date"])
+SETTLEMENTS = _source("medical_settlements", ["settlement_id", "person_id", "visit_type", "admission_date",
+                                              "discharge_date", "diagnosis_code", "total_cost", "fund_paid",
+                                              "out_of_pocket", "settlement_date"])
+PAYMENTS = _source("social_security", ["record_id", "person_id", "period", "item", "amount"])
 
 
 def _add_months(d: date, months: int) -> date:
