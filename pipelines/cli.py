@@ -52,7 +52,8 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p)
 
     p = sub.add_parser("run", help="run the nightly pipeline for a snapshot date",
-                       description="Run the nightly pipeline for snapshot date --date: ingest and quality gate.")
+                       description="Run the nightly pipeline for snapshot date --date: ingest and quality gate, "
+                                   "household profiles, hardship index and alerts.")
     p.add_argument("--date", type=_date, default=None, help="snapshot date YYYY-MM-DD (default: today in Asia/Shanghai)")
     _common(p)
 
@@ -104,6 +105,35 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
+    from pipelines.contracts import load_contracts
+    from pipelines.ingest.run import ingest, summary_lines
+    from pipelines.lake import Lake
+    from pipelines.policy import load_policy
+    from pipelines.pseudonym import load_key
+    from pipelines.snapshot import build_snapshot
+    from pipelines.spark import build_spark
+
+    as_of = args.date or today_in_shanghai()
+    if not settings.landing.is_dir():
+        raise UsageError(f"--landing {settings.landing}: no such folder")
+    policy = load_policy(settings.config)            # a bad configuration fails before any work
+    policy.standards_on(as_of)
+    contracts = load_contracts(settings.contracts_dir)
+    lake = Lake(settings.lake)
+    key = load_key(lake.root / policy.pseudonym.key_file)
+    spark = build_spark(settings.master)
+    report = ingest(spark, lake, settings.landing, contracts, as_of=as_of)
+    print("\n".join(summary_lines(report)))
+    if report.failures:
+        raise RuntimeError(f"quality gate: {report.failures[0].error}")
+    result = build_snapshot(spark, lake, contracts, policy, as_of=as_of, key=key)
+    print(f"households scored: {result.households}; alerts: {result.alerts} "
+          f"(by rule {result.alerts_by_rule}; by category {result.alerts_by_category}; by status {result.alerts_by_status})")
+    print(f"outputs: {lake.table('gold', 'alerts', as_of)} and {lake.run_dir(as_of)}")
+    return 0
+
+
 def cmd_generate(args: argparse.Namespace, settings: Settings) -> int:
     from pipelines.generate import generate_landing
 
@@ -124,7 +154,7 @@ def cmd_not_yet(args: argparse.Namespace, settings: Settings) -> int:
 
 COMMANDS = {
     "ingest": cmd_ingest,
-    "run": cmd_ingest,
+    "run": cmd_run,
     "generate": cmd_generate,
     "backfill": cmd_not_yet,
     "serve": cmd_not_yet,
@@ -136,8 +166,6 @@ def main(argv: list[str] | None = None) -> int:
     _configure_logging()
     try:
         settings = Settings.resolve(landing=args.landing, lake=args.lake, config=args.config, master=args.master)
-        if args.command == "run":
-            args.force = False
         return COMMANDS[args.command](args, settings)
     except KeyboardInterrupt:
         print("lipmon: interrupted", file=sys.stderr)

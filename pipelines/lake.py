@@ -25,6 +25,9 @@ class Lake:
     def quarantine(self, source: str, extract_date: date | None = None) -> Path:
         return self._partition("quarantine", source, "extract_date", extract_date)
 
+    def table(self, zone: str, table: str, snapshot_date: date | None = None) -> Path:
+        return self._partition(zone, table, "snapshot_date", snapshot_date)
+
     def run_dir(self, run_date: date) -> Path:
         return self.root / "runs" / run_date.isoformat()
 

@@ -1,0 +1,164 @@
+"""Loading and validating the policy configuration (`defaults.yaml` merged with the
+deployment's `--config` file). A bad configuration fails before any work, naming the
+problem: weights not summing to 1, overlapping standard periods, a county with no
+standard in force on the snapshot date."""
+
+from __future__ import annotations
+
+import math
+from datetime import date
+from importlib import resources
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+ResidenceType = Literal["urban", "rural"]
+RESIDENCE_CODES: dict[str, ResidenceType] = {"1": "urban", "2": "rural"}
+COMPONENTS = ("income", "medical", "dependency", "unemployment", "illness", "shock")
+
+
+class ConfigError(ValueError):
+    pass
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DibaoStandard(_Strict):
+    county: str = Field(pattern=r"^(\*|[0-9]{6})$")
+    residence_type: ResidenceType
+    effective_from: date
+    effective_to: date | None = None      # exclusive; open-ended when absent
+    monthly_amount: float = Field(gt=0)
+
+    def in_force(self, on: date) -> bool:
+        return self.effective_from <= on and (self.effective_to is None or on < self.effective_to)
+
+
+class IndexPolicy(_Strict):
+    weights: dict[str, float]
+    income_window_months: int = Field(ge=1)
+    income_zero_at_ratio: float = Field(gt=0)
+    child_age_below: int = Field(ge=0)
+    elderly_age_from: int = Field(ge=1)
+    unemployment_window_months: int = Field(ge=1)
+    medical_window_days: int = Field(ge=1)
+    illness_visit_types: list[str]
+    shock_death_window_days: int = Field(ge=1)
+    shock_inpatient_window_days: int = Field(ge=1)
+    shock_out_of_pocket_multiple: float = Field(gt=0)
+    top_reasons: int = Field(ge=1, le=len(COMPONENTS))
+
+    @field_validator("weights")
+    @classmethod
+    def _weights(cls, weights: dict[str, float]) -> dict[str, float]:
+        if set(weights) != set(COMPONENTS):
+            raise ValueError(f"weights must name exactly {', '.join(COMPONENTS)}; got {', '.join(sorted(weights))}")
+        if any(w < 0 for w in weights.values()):
+            raise ValueError("weights must not be negative")
+        total = sum(weights.values())
+        if not math.isclose(total, 1.0, abs_tol=1e-9):
+            raise ValueError(f"weights must sum to 1, they sum to {total:g}")
+        return weights
+
+
+class AlertPolicy(_Strict):
+    top_share: float = Field(gt=0, lt=1)
+    top_scope: Literal["city", "county"]
+    low_income_multiple: float = Field(gt=0)
+
+
+class CategoryPolicy(_Strict):
+    dibao_ratio_below: float = Field(gt=0)
+    marginal_ratio_below: float = Field(gt=0)
+    rigid_expenditure_share: float = Field(gt=0)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "CategoryPolicy":
+        if self.marginal_ratio_below <= self.dibao_ratio_below:
+            raise ValueError("marginal_ratio_below must be above dibao_ratio_below")
+        return self
+
+
+class PseudonymPolicy(_Strict):
+    key_file: str
+
+
+class Policy(_Strict):
+    dibao_standards: list[DibaoStandard] = Field(min_length=1)
+    counties: dict[str, str]
+    index: IndexPolicy
+    alerts: AlertPolicy
+    categories: CategoryPolicy
+    pseudonym: PseudonymPolicy
+
+    @model_validator(mode="after")
+    def _no_overlaps(self) -> "Policy":
+        by_scope: dict[tuple[str, str], list[DibaoStandard]] = {}
+        for s in self.dibao_standards:
+            by_scope.setdefault((s.county, s.residence_type), []).append(s)
+        for (county, rtype), periods in by_scope.items():
+            periods.sort(key=lambda s: s.effective_from)
+            for s in periods:
+                if s.effective_to is not None and s.effective_to <= s.effective_from:
+                    raise ValueError(f"dibao standard {county}/{rtype} from {s.effective_from}: effective_to must be later")
+            for a, b in zip(periods, periods[1:]):
+                if a.effective_to is None or a.effective_to > b.effective_from:
+                    raise ValueError(
+                        f"dibao standards for county {county}, {rtype} overlap: the period from "
+                        f"{a.effective_from} {'has no end' if a.effective_to is None else f'to {a.effective_to}'} "
+                        f"and the period from {b.effective_from}"
+                    )
+        return self
+
+    def standards_on(self, on: date) -> list[tuple[str, str, float]]:
+        """(county, residence code, monthly amount) in force on a date, for every configured
+        county and both residence types; fails naming the first gap."""
+        table = []
+        for county in sorted(self.counties):
+            for code, rtype in RESIDENCE_CODES.items():
+                amount = self.standard(county, rtype, on)
+                if amount is None:
+                    raise ConfigError(f"no dibao standard in force on {on} for county {county} "
+                                      f"({self.counties[county]}), {rtype}")
+                table.append((county, code, amount))
+        return table
+
+    def standard(self, county: str, rtype: str, on: date) -> float | None:
+        for scope in (county, "*"):
+            for s in self.dibao_standards:
+                if s.county == scope and s.residence_type == rtype and s.in_force(on):
+                    return s.monthly_amount
+        return None
+
+
+def _merge(base: dict, override: dict) -> dict:
+    out = dict(base)
+    for key, value in override.items():
+        out[key] = _merge(base[key], value) if isinstance(value, dict) and isinstance(base.get(key), dict) else value
+    return out
+
+
+def load_policy(path: Path | None = None) -> Policy:
+    """The defaults, overridden by the file at `path` if given."""
+    raw = yaml.safe_load(resources.files("pipelines.policy").joinpath("defaults.yaml").read_text(encoding="utf-8"))
+    where = "the default configuration"
+    if path is not None:
+        where = str(path)
+        try:
+            override = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+        except (OSError, yaml.YAMLError) as exc:
+            raise ConfigError(f"{path}: cannot read configuration: {exc}") from exc
+        if not isinstance(override, dict):
+            raise ConfigError(f"{path}: a configuration is a YAML mapping")
+        raw = _merge(raw, override)
+    try:
+        return Policy.model_validate(raw)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or 'configuration'}: {err['msg']}" for err in exc.errors()
+        )
+        raise ConfigError(f"{where}: {problems}") from exc

@@ -1,0 +1,31 @@
+"""Point-in-time assembly: one row per key, the latest delivery on or before D winning."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from pipelines.contracts import load_contracts
+from pipelines.profile.as_of import incremental_as_of
+from pipelines.profile.window import months_before
+from pipelines.settings import PROJECT_ROOT
+
+CONTRACTS = load_contracts(PROJECT_ROOT / "schemas" / "sources")
+
+
+def test_incremental_source_keeps_latest_delivery_per_key_and_ignores_later_ones(spark):
+    rows = [
+        ("S1", 100, date(2026, 10, 1)), ("S1", 120, date(2026, 11, 1)), ("S1", 999, date(2026, 12, 1)),
+        ("S2", 50, date(2026, 10, 1)),
+        ("S3", 70, date(2026, 12, 1)),   # only delivered after D
+    ]
+    df = spark.createDataFrame(rows, "settlement_id string, out_of_pocket int, extract_date date")
+    got = incremental_as_of(df, CONTRACTS["medical_settlements"], date(2026, 11, 28)).collect()
+    assert sorted((r["settlement_id"], r["out_of_pocket"], r["extract_date"]) for r in got) == [
+        ("S1", 120, date(2026, 11, 1)), ("S2", 50, date(2026, 10, 1))]
+
+
+def test_income_window_is_the_twelve_whole_months_before_the_snapshot_month():
+    assert months_before(date(2026, 11, 28), 12) == [
+        "2025-11", "2025-12", "2026-01", "2026-02", "2026-03", "2026-04",
+        "2026-05", "2026-06", "2026-07", "2026-08", "2026-09", "2026-10"]
+    assert months_before(date(2026, 1, 1), 3) == ["2025-10", "2025-11", "2025-12"]

@@ -1,0 +1,42 @@
+"""Exact ranks with ties, city-wide and per county, against a plain Python sort."""
+
+from __future__ import annotations
+
+import math
+import random
+
+from pyspark.sql import functions as F
+
+from pipelines.alerts.rank import rank_within_scope
+
+
+def _rows(n: int, seed: int) -> list[tuple[str, str, float]]:
+    rng = random.Random(seed)
+    counties = ["371402", "371403", "371481"]
+    # Few distinct index values: many ties, including at the top-5% boundary.
+    return [(f"H{i:05d}", rng.choice(counties), float(rng.choice([10, 20, 20, 30, 55.5, 55.5, 55.5])))
+            for i in rng.sample(range(100000), n)]
+
+
+def test_city_wide_rank_breaks_ties_by_household_id(spark):
+    rows = _rows(303, seed=1)
+    df = spark.createDataFrame(rows, "household_id string, county_code string, hardship_index double").repartition(7)
+    ranked = rank_within_scope(df.withColumn("scope", F.lit("city")), "scope",
+                               [F.col("hardship_index").desc(), F.col("household_id").asc()])
+    got = {r["household_id"]: (r["rank"], r["scope_size"]) for r in ranked.collect()}
+    expected_order = sorted(rows, key=lambda r: (-r[2], r[0]))
+    assert got == {r[0]: (i + 1, len(rows)) for i, r in enumerate(expected_order)}
+    k = math.ceil(0.05 * len(rows))
+    assert expected_order[k - 1][2] == expected_order[k][2], "the data must tie across the boundary"
+
+
+def test_per_county_rank(spark):
+    rows = _rows(150, seed=2)
+    df = spark.createDataFrame(rows, "household_id string, county_code string, hardship_index double").repartition(5)
+    ranked = rank_within_scope(df, "county_code", [F.col("hardship_index").desc(), F.col("household_id").asc()])
+    got = {r["household_id"]: (r["rank"], r["scope_size"]) for r in ranked.collect()}
+    expected = {}
+    for county in {r[1] for r in rows}:
+        members = sorted((r for r in rows if r[1] == county), key=lambda r: (-r[2], r[0]))
+        expected.update({r[0]: (i + 1, len(members)) for i, r in enumerate(members)})
+    assert got == expected
