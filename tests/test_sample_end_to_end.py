@@ -1,0 +1,132 @@
+"""The nightly job on the bundled sample, run as a user runs it (the `lipmon` command in
+its own process) for two consecutive snapshot dates: every row accounted for against an
+independent count, the index and alerts equal to an independent implementation of
+domain.md, the lifecycle between the two nights, and no personal data in analyst tables
+or in anything the run printed."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from datetime import date
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from pipelines.settings import PROJECT_ROOT
+from tests.reference import reference_snapshot
+
+SAMPLE = PROJECT_ROOT / "data" / "sample" / "landing"
+KEY = "test-pseudonym-key"
+DATES = [date(2026, 11, 21), date(2026, 11, 28)]
+
+
+def _lipmon() -> list[str]:
+    script = Path(sys.executable).parent / "lipmon"
+    return [str(script)] if script.exists() else [sys.executable, "-m", "pipelines.cli"]
+
+
+@pytest.fixture(scope="module")
+def nights(tmp_path_factory):
+    lake = tmp_path_factory.mktemp("sample") / "lake"
+    env = {**os.environ, "LIPMON_PSEUDONYM_KEY": KEY, "LIPMON_LAKE": str(lake)}
+    env.pop("LIPMON_LANDING", None)
+    output = []
+    for day in DATES:
+        done = subprocess.run([*_lipmon(), "run", "--date", day.isoformat()], env=env, cwd=PROJECT_ROOT,
+                              capture_output=True, text=True, timeout=900)
+        assert done.returncode == 0, done.stderr[-3000:]
+        output.append(done.stdout + done.stderr)
+    return lake, output
+
+
+def _independent_line_counts(source: str, encoding: str, up_to: date) -> dict[str, int]:
+    counts = {}
+    for folder in sorted((SAMPLE / source).iterdir()):
+        if date.fromisoformat(folder.name) <= up_to and (folder / "_READY").exists():
+            counts[folder.name] = sum(len(f.read_text(encoding=encoding).splitlines()) - 1 for f in folder.glob("*.csv"))
+    return counts
+
+
+def test_every_delivered_row_is_kept_or_quarantined(nights):
+    lake, output = nights
+    assert "residents (all)" in output[0] and "households scored" in output[1]
+    encodings = {"residents": "gb18030", "medical_settlements": "utf-8", "social_security": "utf-8-sig"}
+    landed = {}
+    for day in DATES:
+        report = json.loads((lake / f"runs/{day}/ingest.json").read_text(encoding="utf-8"))
+        assert report["outcome"] == "succeeded"
+        landed.update({(d["source"], d["extract_date"]): d for d in report["deliveries"] if d["status"] == "landed"})
+    for source, encoding in encodings.items():
+        expected = _independent_line_counts(source, encoding, DATES[-1])
+        assert {day: d["rows_read"] for (s, day), d in landed.items() if s == source} == expected
+        for (s, day), d in landed.items():
+            if s != source:
+                continue
+            assert d["rows_read"] == d["rows_kept"] + d["rows_quarantined"]
+            kept = pd.read_parquet(lake / f"bronze/{source}/extract_date={day}")
+            bad_dir = lake / f"quarantine/{source}/extract_date={day}"
+            bad = pd.read_parquet(bad_dir) if bad_dir.exists() else pd.DataFrame({"reasons": []})
+            assert (len(kept), len(bad)) == (d["rows_kept"], d["rows_quarantined"])
+            assert all(len(r) > 0 for r in bad["reasons"])
+        assert sum(d["rows_quarantined"] for (s, _), d in landed.items() if s == source) > 0
+    assert (lake / f"runs/{DATES[-1]}/quality/data_docs/index.html").exists()
+
+
+@pytest.mark.parametrize("day", DATES, ids=str)
+def test_index_and_alerts_match_an_independent_implementation(nights, day):
+    lake, _ = nights
+    expected = reference_snapshot(lake, day, KEY.encode()).set_index("household_key")
+    profiles = pd.read_parquet(lake / f"gold/household_profile/snapshot_date={day}").set_index("household_key")
+    assert sorted(profiles.index) == sorted(expected.index)
+    joined = profiles[["hardship_index"]].join(expected[["index"]], how="inner")
+    mismatched = joined[(joined["hardship_index"] - joined["index"]).abs() > 1e-9]
+    assert mismatched.empty, mismatched[["hardship_index", "index"]].head()
+    alerts = pd.read_parquet(lake / f"gold/alerts/snapshot_date={day}").set_index("household_key")
+    got = {k: sorted(r) for k, r in alerts["rules"].items()}
+    want = {k: r for k, r in expected["rules"].items() if r}
+    assert got == want
+    # A plausible minority, not half the city.
+    assert 0.02 < len(alerts) / len(profiles) < 0.30
+
+
+def test_second_night_statuses_follow_the_first(nights):
+    lake, _ = nights
+    first = pd.read_parquet(lake / f"gold/alerts/snapshot_date={DATES[0]}").set_index("household_key")
+    second = pd.read_parquet(lake / f"gold/alerts/snapshot_date={DATES[1]}").set_index("household_key")
+    assert set(first["status"]) == {"NEW"}
+    for key, row in second.iterrows():
+        if key not in first.index:
+            want, seen = "NEW", DATES[1]
+        else:
+            before = set(first.loc[key, "rules"])
+            want = "ESCALATED" if set(row["rules"]) - before else "ONGOING"
+            seen = first.loc[key, "first_seen_date"]
+        assert (row["status"], row["first_seen_date"]) == (want, seen), key
+    restricted = pd.read_parquet(lake / f"restricted/alerts/snapshot_date={DATES[1]}")
+    assert sorted(restricted["household_key"]) == sorted(second.index)
+    assert restricted["head_person_id"].str.len().eq(18).all()
+
+
+def test_no_id_number_or_name_reaches_analyst_tables_or_the_run_output(nights):
+    lake, output = nights
+    residents = pd.concat(pd.read_parquet(p) for p in (lake / "bronze/residents").glob("extract_date=*"))
+    household_ids = set(residents["household_id"])
+    secrets = set(residents["person_id"]) | set(residents["name"]) | household_ids
+    for table in ("household_profile", "alerts"):
+        for part in (lake / "gold" / table).glob("snapshot_date=*"):
+            df = pd.read_parquet(part)
+            values = set()
+            for column in df.columns:
+                for v in df[column]:
+                    if isinstance(v, str):
+                        values.add(v)
+                    elif hasattr(v, "__iter__") and not isinstance(v, (bytes, dict)):
+                        values.update(str(x) for x in v)
+            assert not values & secrets, f"{table}: personal data in {sorted(values & secrets)[:3]}"
+    text = "\n".join(output)
+    leaked = [s for s in set(residents["person_id"]) | set(residents["name"]) if s and s in text]
+    assert not leaked, f"run output shows {leaked[:3]}"
