@@ -30,9 +30,26 @@ REASON_KEY_CONFLICT = "key:conflicting_duplicate"
 REASON_DUPLICATE_LINE = "key:duplicate_line"
 
 
+def _commas_plus_one(text: SparkColumn) -> SparkColumn:
+    return F.length(text) - F.length(F.replace(text, F.lit(","), F.lit(""))) + 1
+
+
+def _has_quote(raw_text: SparkColumn) -> SparkColumn:
+    return F.instr(raw_text, '"') > 0
+
+
 def _field_count(raw_text: SparkColumn) -> SparkColumn:
-    unquoted = F.regexp_replace(raw_text, QUOTED_FIELD, "")
-    return F.length(unquoted) - F.length(F.replace(unquoted, F.lit(","), F.lit(""))) + 1
+    # Most lines carry no quotes: count commas; only quoted lines pay for the regex.
+    return F.when(_has_quote(raw_text), _commas_plus_one(F.regexp_replace(raw_text, QUOTED_FIELD, ""))).otherwise(
+        _commas_plus_one(raw_text))
+
+
+def _fields(raw_text: SparkColumn, n_fields: int) -> SparkColumn:
+    """The line's fields as an array: a plain split, or the CSV parser for quoted lines."""
+    ddl = ", ".join(f"f{i} string" for i in range(n_fields))
+    parsed = F.from_csv(raw_text, ddl, CSV_OPTIONS)
+    return F.when(_has_quote(raw_text), F.array(*[parsed[f"f{i}"] for i in range(n_fields)])).otherwise(
+        F.split(raw_text, ",", -1))
 
 
 def _reason_array(problems: list[tuple[SparkColumn, str]]) -> SparkColumn:
@@ -55,14 +72,13 @@ def check_rows(lines: DataFrame, contract: Contract, positions: list[int]) -> Da
     `positions[i]` is where the contract's i-th column stands in the delivered header.
     """
     n_fields = len(contract.columns)
-    ddl = ", ".join(f"f{i} string" for i in range(n_fields))
     quotes = F.length(F.col("raw_text")) - F.length(F.replace(F.col("raw_text"), F.lit('"'), F.lit("")))
     split = lines.select(
         "extract_date",
         "source_file",
         "line_number",
         "raw_text",
-        F.from_csv(F.col("raw_text"), ddl, CSV_OPTIONS).alias("_fields"),
+        _fields(F.col("raw_text"), n_fields).alias("_fields"),
         (quotes % 2 == 1).alias("_unbalanced"),
         (_field_count(F.col("raw_text")) != n_fields).alias("_miscounted"),
     )
@@ -70,7 +86,7 @@ def check_rows(lines: DataFrame, contract: Contract, positions: list[int]) -> Da
 
     typed_columns, column_problems, column_bad = [], [], {}
     for column, pos in zip(contract.columns, positions):
-        raw = F.coalesce(F.col(f"_fields.f{pos}"), F.lit(""))
+        raw = F.coalesce(F.get(F.col("_fields"), pos), F.lit(""))
         typed, problems = parse_column(raw, column)
         missing = is_empty(raw)
         checks = [(shape_ok & missing, f"{column.name}:missing")] if column.required else []
@@ -81,7 +97,7 @@ def check_rows(lines: DataFrame, contract: Contract, positions: list[int]) -> Da
 
     position_of = {c.name: pos for c, pos in zip(contract.columns, positions)}
     key_raw = F.when(shape_ok, F.concat_ws(
-        "\u001f", *[F.coalesce(F.col(f"_fields.f{position_of[k]}"), F.lit("")) for k in contract.key]
+        "\u001f", *[F.coalesce(F.get(F.col("_fields"), position_of[k]), F.lit("")) for k in contract.key]
     ))
     typed = split.select(
         "extract_date",
