@@ -15,6 +15,10 @@ from zoneinfo import ZoneInfo
 from pipelines.settings import Settings
 
 log = logging.getLogger("lipmon")
+# No network here and no reason to phone home: Prefect and Great Expectations stay quiet.
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
+os.environ.setdefault("DO_NOT_TRACK", "1")
 TZ = ZoneInfo("Asia/Shanghai")
 
 
@@ -81,7 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _configure_logging() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
                         datefmt="%H:%M:%S", stream=sys.stderr)
-    for noisy in ("py4j", "great_expectations"):
+    for noisy in ("py4j", "great_expectations", "httpx"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
@@ -105,32 +109,64 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
-    from pipelines.contracts import load_contracts
-    from pipelines.ingest.run import ingest, summary_lines
-    from pipelines.lake import Lake
-    from pipelines.policy import load_policy
-    from pipelines.pseudonym import load_key
-    from pipelines.snapshot import build_snapshot
-    from pipelines.spark import build_spark
+def _run_parameters(args: argparse.Namespace):
+    from pydantic import ValidationError
 
-    as_of = args.date or today_in_shanghai()
-    if not settings.landing.is_dir():
-        raise UsageError(f"--landing {settings.landing}: no such folder")
-    policy = load_policy(settings.config)            # a bad configuration fails before any work
-    policy.standards_on(as_of)
-    contracts = load_contracts(settings.contracts_dir)
-    lake = Lake(settings.lake)
-    key = load_key(lake.root / policy.pseudonym.key_file)
-    spark = build_spark(settings.master)
-    report = ingest(spark, lake, settings.landing, contracts, as_of=as_of)
-    print("\n".join(summary_lines(report)))
-    if report.failures:
-        raise RuntimeError(f"quality gate: {report.failures[0].error}")
-    result = build_snapshot(spark, lake, contracts, policy, as_of=as_of, key=key)
-    print(f"households scored: {result.households}; alerts: {result.alerts} "
-          f"(by rule {result.alerts_by_rule}; by category {result.alerts_by_category}; by status {result.alerts_by_status})")
-    print(f"outputs: {lake.table('gold', 'alerts', as_of)} and {lake.run_dir(as_of)}")
+    from pipelines.nightly import BackfillParameters, RunParameters
+
+    common = {"landing": args.landing, "lake": args.lake, "config": args.config, "master": args.master}
+    try:
+        if args.command == "backfill":
+            return BackfillParameters(start=args.start, end=args.end, push=args.push, **common)
+        return RunParameters(snapshot_date=args.date or today_in_shanghai(), **common)
+    except ValidationError as exc:
+        raise UsageError("; ".join(e["msg"].removeprefix("Value error, ") for e in exc.errors())) from None
+
+
+def _print_night(record: dict) -> None:
+    totals: dict[str, list[int]] = {}
+    for d in record["ingest"]["deliveries"]:
+        t = totals.setdefault(d["source"], [0, 0, 0, 0])
+        t[0] += d["status"] == "landed"
+        t[1:] = [t[1] + d["rows_read"], t[2] + d["rows_kept"], t[3] + d["rows_quarantined"]]
+    print(f"{'source':<22}{'landed now':>11}{'read':>11}{'kept':>11}{'quarantined':>13}")
+    for source, (landed, read, kept, bad) in totals.items():
+        print(f"{source:<22}{landed:>11}{read:>11}{kept:>11}{bad:>13}")
+    snap = record["snapshot"]
+    print(f"households scored: {snap['households']}; alerts: {snap['alerts']} "
+          f"(by rule {snap['alerts_by_rule']}; by category {snap['alerts_by_category']}; "
+          f"by status {snap['alerts_by_status']})")
+
+
+def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
+    params = _run_parameters(args)
+    from flows import nightly
+
+    record = nightly(params)
+    _print_night(record)
+    print(f"manifest: {settings.lake / 'runs' / params.snapshot_date.isoformat() / 'manifest.json'}")
+    return 0
+
+
+def cmd_backfill(args: argparse.Namespace, settings: Settings) -> int:
+    params = _run_parameters(args)
+    from flows import backfill
+
+    for day, record in zip(params.dates(), backfill(params)):
+        snap = record["snapshot"]
+        print(f"{day}: households {snap['households']}, alerts {snap['alerts']} {snap['alerts_by_status']}")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    if not os.environ.get("PREFECT_API_URL"):
+        raise UsageError("schedules need a Prefect server: start one with `prefect server start` and set "
+                         "PREFECT_API_URL=http://127.0.0.1:4200/api")
+    from prefect import serve
+
+    from flows import deployments
+
+    serve(*deployments(landing=args.landing, lake=args.lake, config=args.config, master=args.master))
     return 0
 
 
@@ -148,16 +184,12 @@ def cmd_generate(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def cmd_not_yet(args: argparse.Namespace, settings: Settings) -> int:
-    raise UsageError(f"lipmon {args.command} is not available in this version yet")
-
-
 COMMANDS = {
     "ingest": cmd_ingest,
     "run": cmd_run,
     "generate": cmd_generate,
-    "backfill": cmd_not_yet,
-    "serve": cmd_not_yet,
+    "backfill": cmd_backfill,
+    "serve": cmd_serve,
 }
 
 

@@ -6,8 +6,10 @@ the same filesystem, so readers see the old partition or the new one, never half
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
+import signal
 import shutil
 import uuid
 from dataclasses import dataclass
@@ -55,16 +57,66 @@ class Lake:
         return sorted(found)
 
 
+_RENAME_EXCHANGE = 2
+_libc = None
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Atomically swap two directories (Linux renameat2 RENAME_EXCHANGE); False where the
+    system or filesystem cannot."""
+    global _libc
+    try:
+        if _libc is None:
+            _libc = ctypes.CDLL(None, use_errno=True)
+        renameat2 = _libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    at_fdcwd = -100
+    result = renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), _RENAME_EXCHANGE)
+    return result == 0
+
+
 def publish(staged: Path, final: Path) -> None:
-    """Swap a fully written directory into place; the previous one is removed after."""
+    """Swap a fully written directory into place. Readers see the old partition or the new
+    one: a new partition is one rename; a replacement is one atomic exchange of the two
+    directories where the filesystem supports it (Linux local filesystems), else a rename
+    aside and a rename in, which `recover` repairs if a run dies between the two."""
     final.parent.mkdir(parents=True, exist_ok=True)
-    retired = None
-    if final.exists():
-        retired = final.parent / f".retired-{final.name}-{uuid.uuid4().hex[:8]}"
-        os.rename(final, retired)
+    if not final.exists():
+        os.rename(staged, final)
+        return
+    checkpoint("publish:before-swap")
+    if _exchange(staged, final):
+        checkpoint("publish:after-swap")
+        shutil.rmtree(staged, ignore_errors=True)
+        return
+    retired = final.parent / f".retired-{final.name}-{uuid.uuid4().hex[:8]}"
+    os.rename(final, retired)
+    checkpoint("publish:between-renames")
     os.rename(staged, final)
-    if retired is not None:
-        shutil.rmtree(retired, ignore_errors=True)
+    shutil.rmtree(retired, ignore_errors=True)
+
+
+def recover(table_dir: Path) -> list[Path]:
+    """Put back partitions a killed run had renamed aside and not replaced; drop leftovers."""
+    restored = []
+    if not table_dir.is_dir():
+        return restored
+    for retired in sorted(table_dir.glob(".retired-*")):
+        name = retired.name[len(".retired-"):].rsplit("-", 1)[0]
+        final = table_dir / name
+        if final.exists():
+            shutil.rmtree(retired, ignore_errors=True)
+        else:
+            os.rename(retired, final)
+            restored.append(final)
+    return restored
+
+
+def checkpoint(name: str) -> None:
+    """A named point in publishing where tests can kill the process (LIPMON_KILL_AT)."""
+    if os.environ.get("LIPMON_KILL_AT") == name:
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 def remove(path: Path) -> None:

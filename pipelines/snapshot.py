@@ -4,8 +4,6 @@ tables. The IO shell around the pure transforms in profile/, index/ and alerts/.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import shutil
 import time
@@ -23,7 +21,7 @@ from pipelines.contracts import Contract
 from pipelines.contracts.derive import bronze_schema
 from pipelines.contracts.outputs import OutputContract, conform, load_output_contract
 from pipelines.index.hardship import score
-from pipelines.lake import Lake, publish, write_json
+from pipelines.lake import Lake, checkpoint, publish, write_json
 from pipelines.policy import ConfigError, Policy
 from pipelines.profile.as_of import incremental_as_of
 from pipelines.profile.household import household_profiles, standards_table
@@ -95,7 +93,7 @@ def _previous_alerts(spark: SparkSession, lake: Lake, contract: OutputContract, 
 
 
 def build_snapshot(spark: SparkSession, lake: Lake, contracts: dict[str, Contract], policy: Policy,
-                   *, as_of: date, key: bytes) -> SnapshotResult:
+                   *, as_of: date, key: bytes, data_as_of: dict[str, date] | None = None) -> SnapshotResult:
     started = time.monotonic()
     result = SnapshotResult(as_of)
     outputs = {n: load_output_contract(OUTPUTS / f"{n}.yaml") for n in ("household_profile", "alerts", "restricted_alerts")}
@@ -107,6 +105,7 @@ def build_snapshot(spark: SparkSession, lake: Lake, contracts: dict[str, Contrac
     scored = (
         apply_rules(score(profiles, policy), policy)
         .withColumn("household_key", hmac_sha256_hex(F.col("household_id"), key))
+        .withColumn("data_as_of", _date_map(data_as_of or {}))
         .persist(StorageLevel.MEMORY_AND_DISK)
     )
     unpriced = [r["county_code"] for r in scored.where(F.col("dibao_standard").isNull())
@@ -131,6 +130,7 @@ def build_snapshot(spark: SparkSession, lake: Lake, contracts: dict[str, Contrac
                                    published.groupBy("status").agg(F.count(F.lit(1)).alias("n")).collect()}
         # Restricted first, analyst tables after: never an analyst alert without its caseworker copy.
         publish(staged["restricted_alerts"], lake.table("restricted", "alerts", as_of))
+        checkpoint("snapshot:between-tables")
         publish(staged["alerts"], lake.table("gold", "alerts", as_of))
         publish(staged["household_profile"], lake.table("gold", "household_profile", as_of))
     finally:
@@ -148,10 +148,17 @@ def build_snapshot(spark: SparkSession, lake: Lake, contracts: dict[str, Contrac
         "alerts_by_category": result.alerts_by_category,
         "alerts_by_status": result.alerts_by_status,
         "pseudonym_key_fingerprint": fingerprint(key),
-        "policy_hash": hashlib.sha256(json.dumps(policy.model_dump(mode="json"), sort_keys=True).encode()).hexdigest(),
+        "policy_hash": policy.digest(),
         "seconds": result.seconds,
     })
     return result
+
+
+def _date_map(dates: dict[str, date]):
+    """Each source's last delivery used for this snapshot (its staleness, for analysts)."""
+    if not dates:
+        return F.create_map().cast("map<string,date>")
+    return F.create_map(*[x for name in sorted(dates) for x in (F.lit(name), F.lit(dates[name]))])
 
 
 def _count_exploded(df: DataFrame, column: str) -> dict[str, int]:

@@ -130,3 +130,14 @@ def test_no_id_number_or_name_reaches_analyst_tables_or_the_run_output(nights):
     text = "\n".join(output)
     leaked = [s for s in set(residents["person_id"]) | set(residents["name"]) if s and s in text]
     assert not leaked, f"run output shows {leaked[:3]}"
+
+
+def test_column_descriptions_travel_into_the_parquet_metadata(nights):
+    import pyarrow.parquet as pq
+
+    lake, _ = nights
+    part = next((lake / f"gold/alerts/snapshot_date={DATES[-1]}").glob("*.parquet"))
+    spark_schema = json.loads(pq.read_schema(part).metadata[b"org.apache.spark.sql.parquet.row.metadata"])
+    comments = {f["name"]: f["metadata"].get("comment") for f in spark_schema["fields"]}
+    assert comments["household_key"].startswith("Pseudonymous household key")
+    assert "verification" in comments["categories"]

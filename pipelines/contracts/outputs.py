@@ -18,13 +18,14 @@ from pipelines.contracts.model import ContractError
 SPARK_TYPES: dict[str, T.DataType] = {
     "string": T.StringType(), "long": T.LongType(), "double": T.DoubleType(), "boolean": T.BooleanType(),
     "date": T.DateType(), "array<string>": T.ArrayType(T.StringType()),
+    "map<string,date>": T.MapType(T.StringType(), T.DateType()),
 }
 
 
 class OutputColumn(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
-    type: Literal["string", "long", "double", "boolean", "date", "array<string>"]
+    type: Literal["string", "long", "double", "boolean", "date", "array<string>", "map<string,date>"]
     description: str
     personal: bool = False
 

@@ -5,6 +5,8 @@ standard in force on the snapshot date."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 from datetime import date
 from importlib import resources
@@ -113,6 +115,11 @@ class Policy(_Strict):
                         f"and the period from {b.effective_from}"
                     )
         return self
+
+    def digest(self) -> str:
+        """A hash of the whole configuration, for manifests."""
+        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True, ensure_ascii=False)
+        return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
     def standards_on(self, on: date) -> list[tuple[str, str, float]]:
         """(county, residence code, monthly amount) in force on a date, for every configured

@@ -1,0 +1,208 @@
+"""The steps of the nightly run for one snapshot date, as plain functions that take and
+return small things (dates, paths, counts). `flows.py` wires them into Prefect flows; the
+command line and the spark-submit jobs call the same steps.
+
+Steps: ingest -> quality gate (failed deliveries, staleness) -> snapshot (profiles, index,
+alerts, publish) -> manifest. The manifest and the run's `_SUCCESS` marker come last; a
+failed run writes a manifest saying where and why.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import platform
+from datetime import date, datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from pydantic import BaseModel, ConfigDict, field_validator, model_validator
+
+import pipelines
+from pipelines.contracts import load_contracts
+from pipelines.lake import Lake, checkpoint, read_json, recover, write_json
+from pipelines.policy import load_policy
+from pipelines.pseudonym import fingerprint, load_key
+from pipelines.settings import Settings
+
+log = logging.getLogger(__name__)
+TZ = ZoneInfo("Asia/Shanghai")
+SUCCESS_MARKER = "_SUCCESS"
+
+
+def today() -> date:
+    return datetime.now(TZ).date()
+
+
+class QualityGateFailed(RuntimeError):
+    pass
+
+
+class RunParameters(BaseModel):
+    """What a nightly run needs; validated before any work."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    snapshot_date: date
+    landing: str | None = None
+    lake: str | None = None
+    config: str | None = None
+    master: str | None = None
+    push: bool = True
+
+    @field_validator("snapshot_date")
+    @classmethod
+    def _not_in_future(cls, value: date) -> date:
+        if value > today():
+            raise ValueError(f"snapshot_date {value} is in the future (today is {today()} in Asia/Shanghai)")
+        return value
+
+    def settings(self) -> Settings:
+        return Settings.resolve(landing=self.landing, lake=self.lake, config=self.config, master=self.master)
+
+
+class BackfillParameters(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    start: date
+    end: date
+    landing: str | None = None
+    lake: str | None = None
+    config: str | None = None
+    master: str | None = None
+    push: bool = False
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "BackfillParameters":
+        if self.end < self.start:
+            raise ValueError(f"end {self.end} is before start {self.start}")
+        if self.end > today():
+            raise ValueError(f"end {self.end} is in the future (today is {today()} in Asia/Shanghai)")
+        return self
+
+    def dates(self) -> list[date]:
+        from datetime import timedelta
+
+        return [self.start + timedelta(days=i) for i in range((self.end - self.start).days + 1)]
+
+    def run(self, day: date) -> RunParameters:
+        return RunParameters(snapshot_date=day, landing=self.landing, lake=self.lake, config=self.config,
+                             master=self.master, push=self.push)
+
+
+def _spark(settings: Settings):
+    from pipelines.spark import build_spark
+
+    return build_spark(settings.master)
+
+
+def step_ingest(params: RunParameters) -> dict:
+    """Land every ready delivery dated on or before the snapshot date."""
+    from pipelines.ingest.run import ingest
+
+    settings = params.settings()
+    if not settings.landing.is_dir():
+        raise FileNotFoundError(f"landing folder {settings.landing} does not exist")
+    lake = Lake(settings.lake)
+    for zone, table in (("gold", "household_profile"), ("gold", "alerts"), ("restricted", "alerts")):
+        for restored in recover(lake.root / zone / table):
+            log.warning("restored %s, left aside by an interrupted run", restored)
+    report = ingest(_spark(settings), lake, settings.landing, load_contracts(settings.contracts_dir),
+                    as_of=params.snapshot_date)
+    return {
+        "deliveries": [{k: r.to_dict()[k] for k in ("source", "extract_date", "status", "rows_read", "rows_kept",
+                                                      "rows_quarantined", "error")} for r in report.results],
+        "failed": [r.error for r in report.failures],
+        "quality": {s: {"success": q["success"], "critical_failures": [o["name"] for o in q["critical_failures"]]}
+                    for s, q in report.quality.items()},
+    }
+
+
+def step_quality_gate(params: RunParameters, ingested: dict) -> dict[str, dict]:
+    """Fail on a delivery that did not land or a source staler than its contract allows;
+    otherwise return each source's last delivery and staleness in days."""
+    if ingested["failed"]:
+        raise QualityGateFailed(f"{len(ingested['failed'])} delivery(ies) not landed; first: {ingested['failed'][0]}")
+    settings = params.settings()
+    lake = Lake(settings.lake)
+    freshness = {}
+    for name, contract in load_contracts(settings.contracts_dir).items():
+        landed = [d for d in lake.partitions("bronze", name, "extract_date") if d <= params.snapshot_date]
+        if not landed:
+            raise QualityGateFailed(f"{name}: no delivery landed on or before {params.snapshot_date}")
+        age = (params.snapshot_date - landed[-1]).days
+        limit = contract.delivery.max_staleness_days
+        if age > limit:
+            raise QualityGateFailed(f"{name}: last delivery {landed[-1]} is {age} days old on {params.snapshot_date}, "
+                                    f"more than the {limit} days its contract allows")
+        freshness[name] = {"last_delivery": landed[-1].isoformat(), "staleness_days": age, "limit_days": limit}
+        if age:
+            log.info("%s: last delivery %s, %d day(s) old (limit %d)", name, landed[-1], age, limit)
+    return freshness
+
+
+def step_snapshot(params: RunParameters, freshness: dict[str, dict]) -> dict:
+    """Profiles, index and alerts for the snapshot date, published atomically."""
+    from pipelines.snapshot import build_snapshot
+
+    settings = params.settings()
+    lake = Lake(settings.lake)
+    policy = load_policy(settings.config)
+    key = load_key(lake.root / policy.pseudonym.key_file)
+    result = build_snapshot(_spark(settings), lake, load_contracts(settings.contracts_dir), policy,
+                            as_of=params.snapshot_date, key=key,
+                            data_as_of={s: date.fromisoformat(f["last_delivery"]) for s, f in freshness.items()})
+    return {
+        "households": result.households,
+        "alerts": result.alerts,
+        "alerts_by_rule": result.alerts_by_rule,
+        "alerts_by_category": result.alerts_by_category,
+        "alerts_by_status": result.alerts_by_status,
+        "inputs": result.inputs,
+    }
+
+
+def check_configuration(params: RunParameters) -> dict:
+    """Fail before any work on a bad configuration; the facts the manifest records. The
+    date's `_SUCCESS` marker is withdrawn until this run has published everything."""
+    settings = params.settings()
+    (Lake(settings.lake).run_dir(params.snapshot_date) / SUCCESS_MARKER).unlink(missing_ok=True)
+    policy = load_policy(settings.config)
+    policy.standards_on(params.snapshot_date)
+    load_contracts(settings.contracts_dir)
+    lake = Lake(settings.lake)
+    return {
+        "policy_hash": policy.digest(),
+        "pseudonym_key_fingerprint": fingerprint(load_key(lake.root / policy.pseudonym.key_file)),
+    }
+
+
+def write_manifest(params: RunParameters, manifest: dict) -> Path:
+    """runs/D/manifest.json, then runs/D/_SUCCESS if the run succeeded: both last."""
+    lake = Lake(params.settings().lake)
+    run_dir = lake.run_dir(params.snapshot_date)
+    marker = run_dir / SUCCESS_MARKER
+    marker.unlink(missing_ok=True)
+    payload = {
+        "snapshot_date": params.snapshot_date.isoformat(),
+        "parameters": params.model_dump(mode="json"),
+        "versions": versions(),
+        **manifest,
+    }
+    write_json(run_dir / "manifest.json", payload)
+    checkpoint("manifest:before-success-marker")
+    if manifest.get("outcome") == "succeeded":
+        marker.write_text("")
+    return run_dir / "manifest.json"
+
+
+def versions() -> dict:
+    import great_expectations
+    import prefect
+    import pyspark
+
+    return {"lipmon": pipelines.__version__, "python": platform.python_version(), "pyspark": pyspark.__version__,
+            "great_expectations": great_expectations.__version__, "prefect": prefect.__version__,
+            "host": platform.node(), "pid": os.getpid()}
+
+
+def previous_manifest(params: RunParameters) -> dict | None:
+    return read_json(Lake(params.settings().lake).run_dir(params.snapshot_date) / "manifest.json")
