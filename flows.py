@@ -33,12 +33,13 @@ def _passing_failure(task_, task_run, state) -> bool:
 
 
 def _timed(name: str, fn, *args):
+    """Run one step; one line when it starts, one line with its counts and duration when it ends."""
     logger = get_run_logger()
     logger.info("%s: started", name)
     started = time.monotonic()
     result = fn(*args)
     seconds = round(time.monotonic() - started, 2)
-    logger.info("%s: finished in %.1fs", name, seconds)
+    logger.info("%s: finished in %.1fs%s", name, seconds, steps.describe(name, result))
     return result, seconds
 
 

@@ -105,9 +105,20 @@ def step_ingest(params: RunParameters) -> dict:
     for zone, table in (("gold", "household_profile"), ("gold", "alerts"), ("restricted", "alerts")):
         for restored in recover(lake.root / zone / table):
             log.warning("restored %s, left aside by an interrupted run", restored)
+    computed = lake.partitions("gold", "household_profile", "snapshot_date")
     report = ingest(_spark(settings), lake, settings.landing, load_contracts(settings.contracts_dir),
                     as_of=params.snapshot_date)
+    # A delivery dated before snapshots already computed arrived late (or was re-delivered):
+    # those snapshots were computed without it. Say which dates a backfill should redo.
+    late = sorted(r.extract_date for r in report.results
+                  if r.status == "landed" and any(r.extract_date <= d < params.snapshot_date for d in computed))
+    affected = [d for d in computed if late and late[0] <= d < params.snapshot_date]
+    if affected:
+        log.warning("deliveries dated %s landed after the snapshots that depend on them were computed: "
+                    "run lipmon backfill --start %s --end %s", ", ".join(map(str, late)), affected[0],
+                    params.snapshot_date)
     return {
+        "backfill_from": affected[0].isoformat() if affected else None,
         "deliveries": [{k: r.to_dict()[k] for k in ("source", "extract_date", "status", "rows_read", "rows_kept",
                                                       "rows_quarantined", "error")} for r in report.results],
         "failed": [r.error for r in report.failures],
@@ -158,6 +169,20 @@ def step_snapshot(params: RunParameters, freshness: dict[str, dict]) -> dict:
         "alerts_by_status": result.alerts_by_status,
         "inputs": result.inputs,
     }
+
+
+def describe(step: str, result: dict) -> str:
+    """The counts a person wants on a step's closing log line."""
+    if step == "ingest":
+        landed = [d for d in result["deliveries"] if d["status"] == "landed"]
+        return (f": {len(landed)} delivery(ies) landed, rows read {sum(d['rows_read'] for d in landed)}, "
+                f"kept {sum(d['rows_kept'] for d in landed)}, quarantined {sum(d['rows_quarantined'] for d in landed)}"
+                + (f"; late deliveries need a backfill from {result['backfill_from']}" if result.get("backfill_from") else ""))
+    if step == "quality gate":
+        return ": " + ", ".join(f"{s} {f['staleness_days']}d old" for s, f in result.items())
+    if step == "profiles, index and alerts":
+        return f": {result['households']} households scored, {result['alerts']} alerts {result['alerts_by_rule']}"
+    return ""
 
 
 def check_configuration(params: RunParameters) -> dict:

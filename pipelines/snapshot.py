@@ -99,6 +99,8 @@ def build_snapshot(spark: SparkSession, lake: Lake, contracts: dict[str, Contrac
     outputs = {n: load_output_contract(OUTPUTS / f"{n}.yaml") for n in ("household_profile", "alerts", "restricted_alerts")}
     standards = standards_table(spark, policy, as_of)   # fails here, before any work, on a gap
     inputs = read_inputs(spark, lake, contracts, as_of, result)
+    log.info("snapshot %s: inputs %s; computing profiles, index and alerts", as_of,
+             {name: f"{dates[0]}..{dates[-1]}" if len(dates) > 1 else dates for name, dates in result.inputs.items()})
     windows = Windows.of(as_of, policy.index)
     profiles = household_profiles(inputs["residents"], inputs["social_security"], inputs["medical_settlements"],
                                   standards, policy, windows)
@@ -116,6 +118,7 @@ def build_snapshot(spark: SparkSession, lake: Lake, contracts: dict[str, Contrac
                             as_of).persist(StorageLevel.MEMORY_AND_DISK)
     staging = lake.staging()
     try:
+        log.info("snapshot %s: writing household profiles and alerts", as_of)
         staged = {
             "household_profile": _write(scored, outputs["household_profile"], lake, as_of, staging),
             "alerts": _write(alerts, outputs["alerts"], lake, as_of, staging),
@@ -128,6 +131,7 @@ def build_snapshot(spark: SparkSession, lake: Lake, contracts: dict[str, Contrac
         result.alerts_by_category = _count_exploded(published, "categories")
         result.alerts_by_status = {r["status"]: r["n"] for r in
                                    published.groupBy("status").agg(F.count(F.lit(1)).alias("n")).collect()}
+        log.info("snapshot %s: %d households, %d alerts; publishing", as_of, result.households, result.alerts)
         # Restricted first, analyst tables after: never an analyst alert without its caseworker copy.
         publish(staged["restricted_alerts"], lake.table("restricted", "alerts", as_of))
         checkpoint("snapshot:between-tables")

@@ -111,3 +111,21 @@ def test_stale_source_within_its_limit_is_recorded_beyond_it_fails_with_a_manife
     assert "medical_settlements" in manifest["error"]
     assert not (lake / "runs/2026-11-29/_SUCCESS").exists()
     assert not (lake / "gold/household_profile/snapshot_date=2026-11-29").exists()
+
+
+def test_a_late_delivery_names_the_dates_to_backfill(tmp_path):
+    from flows import nightly
+    from tests.deliveries import payments_csv, write_delivery
+
+    landing = tmp_path / "landing"
+    ids = small_city(landing)
+    lake = tmp_path / "lake"
+    first = nightly(RunParameters(snapshot_date=D1, landing=str(landing), lake=str(lake)))
+    assert first["ingest"]["backfill_from"] is None
+    # Human resources re-delivers a correction dated before the night already computed.
+    write_delivery(landing, "social_security", "2026-11-26", {"payments.csv": payments_csv([
+        f"P2026105,{ids['wife']},202610,wage_contribution,2000"])})
+    second = nightly(RunParameters(snapshot_date=D2, landing=str(landing), lake=str(lake)))
+    assert second["ingest"]["backfill_from"] == D1.isoformat()
+    manifest = json.loads((lake / f"runs/{D2}/manifest.json").read_text())
+    assert manifest["ingest"]["backfill_from"] == D1.isoformat()
