@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, field_validator, model_validator
 
 import pipelines
 from pipelines.contracts import load_contracts
-from pipelines.lake import Lake, checkpoint, read_json, recover, write_json
+from pipelines.lake import Lake, checkpoint, recover, write_json
 from pipelines.policy import load_policy
 from pipelines.pseudonym import fingerprint, load_key
 from pipelines.settings import Settings
@@ -227,7 +227,3 @@ def versions() -> dict:
     return {"lipmon": pipelines.__version__, "python": platform.python_version(), "pyspark": pyspark.__version__,
             "great_expectations": great_expectations.__version__, "prefect": prefect.__version__,
             "host": platform.node(), "pid": os.getpid()}
-
-
-def previous_manifest(params: RunParameters) -> dict | None:
-    return read_json(Lake(params.settings().lake).run_dir(params.snapshot_date) / "manifest.json")
