@@ -38,44 +38,50 @@ class QualityGateFailed(RuntimeError):
     pass
 
 
-class RunParameters(BaseModel):
-    """What a nightly run needs; validated before any work."""
+class _Locations(BaseModel):
+    """Where a run reads and writes; None falls back to the environment, then the defaults."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
-    snapshot_date: date
     landing: str | None = None
     lake: str | None = None
     config: str | None = None
     master: str | None = None
-    push: bool = True
-
-    @field_validator("snapshot_date")
-    @classmethod
-    def _not_in_future(cls, value: date) -> date:
-        if value > today():
-            raise ValueError(f"snapshot_date {value} is in the future (today is {today()} in Asia/Shanghai)")
-        return value
 
     def settings(self) -> Settings:
         return Settings.resolve(landing=self.landing, lake=self.lake, config=self.config, master=self.master)
 
+    def locations(self) -> dict:
+        return {k: getattr(self, k) for k in _Locations.model_fields}
 
-class BackfillParameters(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+
+def _not_in_future(label: str, value: date) -> date:
+    if value > today():
+        raise ValueError(f"{label} {value} is in the future (today is {today()} in Asia/Shanghai)")
+    return value
+
+
+class RunParameters(_Locations):
+    """What a nightly run needs; validated before any work."""
+
+    snapshot_date: date
+    push: bool = True
+
+    @field_validator("snapshot_date")
+    @classmethod
+    def _snapshot_date(cls, value: date) -> date:
+        return _not_in_future("snapshot_date", value)
+
+
+class BackfillParameters(_Locations):
     start: date
     end: date
-    landing: str | None = None
-    lake: str | None = None
-    config: str | None = None
-    master: str | None = None
     push: bool = False
 
     @model_validator(mode="after")
     def _ordered(self) -> "BackfillParameters":
         if self.end < self.start:
             raise ValueError(f"end {self.end} is before start {self.start}")
-        if self.end > today():
-            raise ValueError(f"end {self.end} is in the future (today is {today()} in Asia/Shanghai)")
+        _not_in_future("end", self.end)
         return self
 
     def dates(self) -> list[date]:
@@ -84,8 +90,7 @@ class BackfillParameters(BaseModel):
         return [self.start + timedelta(days=i) for i in range((self.end - self.start).days + 1)]
 
     def run(self, day: date) -> RunParameters:
-        return RunParameters(snapshot_date=day, landing=self.landing, lake=self.lake, config=self.config,
-                             master=self.master, push=self.push)
+        return RunParameters(snapshot_date=day, push=self.push, **self.locations())
 
 
 def _spark(settings: Settings):

@@ -79,7 +79,7 @@ def read_inputs(spark: SparkSession, lake: Lake, contracts: dict[str, Contract],
     return inputs
 
 
-def _write(df: DataFrame, contract: OutputContract, lake: Lake, as_of: date, staging: Path) -> Path:
+def _write(df: DataFrame, contract: OutputContract, staging: Path) -> Path:
     staged = staging / contract.zone / contract.name
     conform(df, contract).write.parquet(str(staged))
     return staged
@@ -120,9 +120,9 @@ def build_snapshot(spark: SparkSession, lake: Lake, contracts: dict[str, Contrac
     try:
         log.info("snapshot %s: writing household profiles and alerts", as_of)
         staged = {
-            "household_profile": _write(scored, outputs["household_profile"], lake, as_of, staging),
-            "alerts": _write(alerts, outputs["alerts"], lake, as_of, staging),
-            "restricted_alerts": _write(alerts, outputs["restricted_alerts"], lake, as_of, staging),
+            "household_profile": _write(scored, outputs["household_profile"], staging),
+            "alerts": _write(alerts, outputs["alerts"], staging),
+            "restricted_alerts": _write(alerts, outputs["restricted_alerts"], staging),
         }
         published = spark.read.parquet(str(staged["alerts"]))
         result.households = spark.read.parquet(str(staged["household_profile"])).count()

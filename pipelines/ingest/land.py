@@ -116,7 +116,7 @@ class SourceLanding:
             checked = self._decode(deliveries, staging / "text", results)
             staged = self._write_staged(checked, staging)
             self._account(staged, results)
-            quality = self._quality_gate(staged, deliveries)
+            quality = self._quality_gate(staged, deliveries, results)
             self._publish(staged, deliveries, results)
         except (DeliveryError, QualityGateFailed, AccountingError) as exc:
             for r in results.values():
@@ -185,7 +185,8 @@ class SourceLanding:
                     f"+ quarantined {result.rows_quarantined}"
                 )
 
-    def _quality_gate(self, staged: dict[str, Path], deliveries: list[Delivery]) -> dict:
+    def _quality_gate(self, staged: dict[str, Path], deliveries: list[Delivery],
+                      results: dict[date, LandingResult]) -> dict:
         contract, lake = self.contract, self.lake
         bronze = self._read_staged(staged["bronze"], bronze_schema(contract))
         newest = max(d.extract_date for d in deliveries)
@@ -198,7 +199,7 @@ class SourceLanding:
         validated = bronze
         if reference is not None:
             validated = with_orphan_flag(validated, contract.quality.orphan_rate.column, reference)
-        change = self._row_count_change(bronze, deliveries) if contract.quality.row_count_change else {}
+        change = self._row_count_change(results) if contract.quality.row_count_change else {}
         if change:
             validated = with_row_count_change(validated, change)
         specs = expectation_suite(contract, orphans_checked=reference is not None, row_count_checked=bool(change))
@@ -208,9 +209,10 @@ class SourceLanding:
             raise QualityGateFailed(f"{contract.name}: critical expectations failed: {names}")
         return outcome.to_dict()
 
-    def _row_count_change(self, bronze: DataFrame, deliveries: list[Delivery]) -> dict[date, float]:
-        """Each new delivery's kept rows divided by those of the delivery before it."""
-        counts = _counts_by_date(bronze)
+    def _row_count_change(self, results: dict[date, LandingResult]) -> dict[date, float]:
+        """Each new delivery's kept rows (counted once, in _account) divided by those of the
+        delivery before it."""
+        counts = {d: r.rows_kept for d, r in results.items()}
         earlier = [d for d in self.lake.partitions("bronze", self.contract.name, "extract_date")
                    if d < min(counts, default=date.max)]
         previous = None
