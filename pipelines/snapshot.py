@@ -1,6 +1,10 @@
 """Computing a snapshot date end to end: point-in-time inputs from bronze, profiles,
 hardship index, alert rules and lifecycle, and publishing the gold and restricted
-tables. The IO shell around the pure transforms in profile/, index/ and alerts/."""
+tables. The IO shell around the pure transforms in profile/, index/ and alerts/.
+
+The lifecycle (status, first_seen_date, resolutions) is the only part of a date that
+depends on earlier dates; `relink_lifecycle` re-derives it for the published dates after
+one that was recomputed, so a backfill leaves no later date compared with stale alerts."""
 
 from __future__ import annotations
 
@@ -15,22 +19,21 @@ from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from pipelines.alerts.lifecycle import with_lifecycle
+from pipelines.alerts.lifecycle import LIFECYCLE_COLUMNS, resolutions, with_lifecycle
 from pipelines.alerts.rules import apply_rules
 from pipelines.contracts import Contract
 from pipelines.contracts.derive import bronze_schema
-from pipelines.contracts.outputs import OutputContract, conform, load_output_contract
+from pipelines.contracts.outputs import OutputContract, conform, output_contract
 from pipelines.index.hardship import score
-from pipelines.lake import Lake, checkpoint, publish, write_json
+from pipelines.lake import Lake, checkpoint, publish, read_json, write_json
 from pipelines.policy import ConfigError, Policy
 from pipelines.profile.as_of import incremental_as_of
 from pipelines.profile.household import household_profiles, standards_table
 from pipelines.profile.window import Windows
 from pipelines.pseudonym import fingerprint, hmac_sha256_hex
-from pipelines.settings import PROJECT_ROOT
 
 log = logging.getLogger(__name__)
-OUTPUTS = PROJECT_ROOT / "schemas" / "outputs"
+OUTPUT_NAMES = ("household_profile", "alerts", "restricted_alerts", "alert_resolutions")
 
 
 class MissingInput(RuntimeError):
@@ -45,6 +48,8 @@ class SnapshotResult:
     alerts_by_rule: dict[str, int] = field(default_factory=dict)
     alerts_by_category: dict[str, int] = field(default_factory=dict)
     alerts_by_status: dict[str, int] = field(default_factory=dict)
+    resolved: int = 0
+    previous_run: date | None = None
     inputs: dict[str, list[str]] = field(default_factory=dict)
     seconds: float = 0.0
 
@@ -85,18 +90,48 @@ def _write(df: DataFrame, contract: OutputContract, staging: Path) -> Path:
     return staged
 
 
-def _previous_alerts(spark: SparkSession, lake: Lake, contract: OutputContract, as_of: date) -> DataFrame | None:
+def _previous_run(lake: Lake, as_of: date) -> date | None:
+    """The latest published alerts before the snapshot date (a missed night is skipped).
+    Published means the partition exists: it appears whole, and a night whose push failed
+    after publishing still counts, since its alerts were computed in full."""
     earlier = [d for d in lake.partitions("gold", "alerts", "snapshot_date") if d < as_of]
-    if not earlier:
-        return None
-    return spark.read.schema(contract.schema()).parquet(str(lake.table("gold", "alerts", earlier[-1])))
+    return earlier[-1] if earlier else None
+
+
+def _lifecycle(spark: SparkSession, lake: Lake, outputs: dict[str, OutputContract], current: DataFrame,
+               as_of: date) -> tuple[DataFrame, DataFrame, date | None]:
+    """Today's alerts with their lifecycle, the resolutions, and the previous run's date."""
+    previous_date = _previous_run(lake, as_of)
+    if previous_date is None:
+        empty = spark.createDataFrame([], outputs["alert_resolutions"].schema())
+        return with_lifecycle(current, None, as_of), empty, None
+    previous = spark.read.schema(outputs["alerts"].schema()).parquet(str(lake.table("gold", "alerts", previous_date)))
+    return with_lifecycle(current, previous, as_of), resolutions(current, previous, previous_date), previous_date
+
+
+def _stage_lifecycle(alerts: DataFrame, resolved: DataFrame, outputs: dict[str, OutputContract],
+                     staging: Path) -> dict[str, Path]:
+    return {name: _write(frame, outputs[name], staging)
+            for name, frame in (("restricted_alerts", alerts), ("alerts", alerts), ("alert_resolutions", resolved))}
+
+
+def _publish_lifecycle(lake: Lake, staged: dict[str, Path], as_of: date) -> None:
+    # Restricted first, analyst tables after: never an analyst alert without its caseworker copy.
+    publish(staged["restricted_alerts"], lake.table("restricted", "alerts", as_of))
+    checkpoint("snapshot:between-tables")
+    publish(staged["alerts"], lake.table("gold", "alerts", as_of))
+    publish(staged["alert_resolutions"], lake.table("gold", "alert_resolutions", as_of))
+
+
+def _status_counts(alerts: DataFrame) -> dict[str, int]:
+    return {r["status"]: r["n"] for r in alerts.groupBy("status").agg(F.count(F.lit(1)).alias("n")).collect()}
 
 
 def build_snapshot(spark: SparkSession, lake: Lake, contracts: dict[str, Contract], policy: Policy,
                    *, as_of: date, key: bytes, data_as_of: dict[str, date] | None = None) -> SnapshotResult:
     started = time.monotonic()
     result = SnapshotResult(as_of)
-    outputs = {n: load_output_contract(OUTPUTS / f"{n}.yaml") for n in ("household_profile", "alerts", "restricted_alerts")}
+    outputs = {name: output_contract(name) for name in OUTPUT_NAMES}
     standards = standards_table(spark, policy, as_of)   # fails here, before any work, on a gap
     inputs = read_inputs(spark, lake, contracts, as_of, result)
     log.info("snapshot %s: inputs %s; computing profiles, index and alerts", as_of,
@@ -114,28 +149,25 @@ def build_snapshot(spark: SparkSession, lake: Lake, contracts: dict[str, Contrac
                 .select("county_code").distinct().limit(5).collect()]
     if unpriced:
         raise ConfigError(f"no dibao standard in force on {as_of} for county {', '.join(sorted(unpriced))}")
-    alerts = with_lifecycle(scored.where(F.size("rules") > 0), _previous_alerts(spark, lake, outputs["alerts"], as_of),
-                            as_of).persist(StorageLevel.MEMORY_AND_DISK)
+    alerts, resolved, result.previous_run = _lifecycle(spark, lake, outputs, scored.where(F.size("rules") > 0), as_of)
+    alerts = alerts.persist(StorageLevel.MEMORY_AND_DISK)
     staging = lake.staging()
     try:
         log.info("snapshot %s: writing household profiles and alerts", as_of)
         staged = {
             "household_profile": _write(scored, outputs["household_profile"], staging),
-            "alerts": _write(alerts, outputs["alerts"], staging),
-            "restricted_alerts": _write(alerts, outputs["restricted_alerts"], staging),
+            **_stage_lifecycle(alerts, resolved, outputs, staging),
         }
         published = spark.read.parquet(str(staged["alerts"]))
         result.households = spark.read.parquet(str(staged["household_profile"])).count()
         result.alerts = published.count()
         result.alerts_by_rule = _count_exploded(published, "rules")
         result.alerts_by_category = _count_exploded(published, "categories")
-        result.alerts_by_status = {r["status"]: r["n"] for r in
-                                   published.groupBy("status").agg(F.count(F.lit(1)).alias("n")).collect()}
-        log.info("snapshot %s: %d households, %d alerts; publishing", as_of, result.households, result.alerts)
-        # Restricted first, analyst tables after: never an analyst alert without its caseworker copy.
-        publish(staged["restricted_alerts"], lake.table("restricted", "alerts", as_of))
-        checkpoint("snapshot:between-tables")
-        publish(staged["alerts"], lake.table("gold", "alerts", as_of))
+        result.alerts_by_status = _status_counts(published)
+        result.resolved = spark.read.parquet(str(staged["alert_resolutions"])).count()
+        log.info("snapshot %s: %d households, %d alerts, %d resolved against %s; publishing", as_of,
+                 result.households, result.alerts, result.resolved, result.previous_run or "no earlier run")
+        _publish_lifecycle(lake, staged, as_of)
         publish(staged["household_profile"], lake.table("gold", "household_profile", as_of))
     finally:
         shutil.rmtree(staging, ignore_errors=True)
@@ -151,11 +183,57 @@ def build_snapshot(spark: SparkSession, lake: Lake, contracts: dict[str, Contrac
         "alerts_by_rule": result.alerts_by_rule,
         "alerts_by_category": result.alerts_by_category,
         "alerts_by_status": result.alerts_by_status,
+        "resolved": result.resolved,
+        "lifecycle_against": result.previous_run,
         "pseudonym_key_fingerprint": fingerprint(key),
         "policy_hash": policy.digest(),
         "seconds": result.seconds,
     })
     return result
+
+
+def relink_lifecycle(spark: SparkSession, lake: Lake, *, after: date) -> list[date]:
+    """Re-derive the lifecycle of the published dates after `after`, oldest first, each
+    against its own predecessor, and republish those whose lifecycle changed. Rules,
+    index and profiles of those dates stay as computed. Stops at the first date whose
+    lifecycle is unchanged: the dates after it cannot change either. Returns the dates
+    republished."""
+    outputs = {name: output_contract(name) for name in OUTPUT_NAMES}
+    relinked = []
+    for day in [d for d in lake.partitions("gold", "alerts", "snapshot_date") if d > after]:
+        current = (spark.read.schema(outputs["restricted_alerts"].schema())
+                   .parquet(str(lake.table("restricted", "alerts", day)))
+                   .drop(*LIFECYCLE_COLUMNS))
+        alerts, resolved, previous_date = _lifecycle(spark, lake, outputs, current, day)
+        staging = lake.staging()
+        try:
+            staged = _stage_lifecycle(alerts, resolved, outputs, staging)
+            if _unchanged(spark, lake, staged, day):
+                break
+            log.info("lifecycle of %s re-derived against %s", day, previous_date or "no earlier run")
+            statuses = _status_counts(spark.read.parquet(str(staged["alerts"])))
+            resolved_count = spark.read.parquet(str(staged["alert_resolutions"])).count()
+            _publish_lifecycle(lake, staged, day)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        record = read_json(lake.run_dir(day) / "snapshot.json") or {"as_of": day.isoformat()}
+        record.update(alerts_by_status=statuses, resolved=resolved_count, lifecycle_against=previous_date,
+                      lifecycle_relinked_after=after)
+        write_json(lake.run_dir(day) / "snapshot.json", record)
+        relinked.append(day)
+    return relinked
+
+
+def _unchanged(spark: SparkSession, lake: Lake, staged: dict[str, Path], day: date) -> bool:
+    """Whether the staged lifecycle of a date equals the published one."""
+    for name, zone, table in (("alerts", "gold", "alerts"), ("alert_resolutions", "gold", "alert_resolutions")):
+        published = lake.table(zone, table, day)
+        if not published.exists():
+            return False
+        new, old = spark.read.parquet(str(staged[name])), spark.read.parquet(str(published))
+        if new.columns != old.columns or not (new.exceptAll(old).isEmpty() and old.exceptAll(new).isEmpty()):
+            return False
+    return True
 
 
 def _date_map(dates: dict[str, date]):

@@ -14,6 +14,9 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from pipelines.contracts.model import ContractError
+from pipelines.settings import PROJECT_ROOT
+
+OUTPUTS_DIR = PROJECT_ROOT / "schemas" / "outputs"
 
 SPARK_TYPES: dict[str, T.DataType] = {
     "string": T.StringType(), "long": T.LongType(), "double": T.DoubleType(), "boolean": T.BooleanType(),
@@ -57,6 +60,11 @@ def load_output_contract(path: Path) -> OutputContract:
         return OutputContract.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")))
     except (OSError, yaml.YAMLError, ValidationError) as exc:
         raise ContractError(f"{path}: {exc}") from exc
+
+
+def output_contract(name: str) -> OutputContract:
+    """The bundled output contract `schemas/outputs/<name>.yaml`."""
+    return load_output_contract(OUTPUTS_DIR / f"{name}.yaml")
 
 
 def conform(df: DataFrame, contract: OutputContract) -> DataFrame:
