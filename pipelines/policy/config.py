@@ -89,6 +89,47 @@ class PseudonymPolicy(_Strict):
     key_file: str
 
 
+class OutboxPolicy(_Strict):
+    folder: str                           # relative paths are under the lake
+
+
+class WebhookPolicy(_Strict):
+    url: str | None                       # required when the sink is webhook
+    token_env: str
+    timeout_seconds: float = Field(gt=0)
+    max_attempts: int = Field(ge=1)
+    backoff_seconds: float = Field(ge=0)
+    backoff_max_seconds: float = Field(ge=0)
+
+    @field_validator("url")
+    @classmethod
+    def _http(cls, url: str | None) -> str | None:
+        if url is not None and not url.lower().startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// URL")
+        return url
+
+
+class DatabasePolicy(_Strict):
+    url: str | None                       # SQLAlchemy URL; None: the SQLite file in the lake
+    url_env: str
+    sqlite_file: str
+    table: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+
+
+class PushPolicy(_Strict):
+    sink: Literal["outbox", "webhook", "database"]
+    batch_size: int = Field(ge=1)
+    outbox: OutboxPolicy
+    webhook: WebhookPolicy
+    database: DatabasePolicy
+
+    @model_validator(mode="after")
+    def _webhook_has_url(self) -> "PushPolicy":
+        if self.sink == "webhook" and not self.webhook.url:
+            raise ValueError("push.webhook.url is required when push.sink is webhook")
+        return self
+
+
 class Policy(_Strict):
     dibao_standards: list[DibaoStandard] = Field(min_length=1)
     counties: dict[str, str]
@@ -96,6 +137,7 @@ class Policy(_Strict):
     alerts: AlertPolicy
     categories: CategoryPolicy
     pseudonym: PseudonymPolicy
+    push: PushPolicy
 
     @model_validator(mode="after")
     def _no_overlaps(self) -> "Policy":

@@ -1,0 +1,47 @@
+"""The push ledger: every message delivered, in the restricted zone under
+`restricted/push_ledger/snapshot_date=D/`. Append-only: one JSON Lines file per delivered
+batch, written atomically once the sink has accepted the batch, so after a crash a batch is
+recorded whole or not at all. A message whose idempotency_key is in the ledger is never
+sent again, whichever sink is configured. It holds no personal data: keys, household_key,
+status, rules, the sink and the time."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import date, datetime, timezone
+from pathlib import Path
+
+from pipelines.lake import Lake, write_lines
+
+RECORDED = ("idempotency_key", "household_key", "snapshot_date", "status", "rules")
+
+
+def batch_file_name() -> str:
+    """A unique, time-ordered file name for one batch."""
+    return f"{datetime.now(timezone.utc):%Y%m%dT%H%M%S%fZ}-{uuid.uuid4().hex[:8]}.jsonl"
+
+
+def jsonl_keys(folder: Path) -> set[str]:
+    """The idempotency keys in the JSON Lines files of a folder (temporary files excluded)."""
+    keys: set[str] = set()
+    for path in sorted(folder.glob("*.jsonl")):
+        with open(path, encoding="utf-8") as lines:
+            keys.update(json.loads(line)["idempotency_key"] for line in lines if line.strip())
+    return keys
+
+
+class Ledger:
+    def __init__(self, lake: Lake, day: date):
+        self.folder = lake.table("restricted", "push_ledger", day)
+
+    def delivered(self) -> set[str]:
+        return jsonl_keys(self.folder)
+
+    def record(self, messages: list[dict], sink: str) -> None:
+        if not messages:
+            return
+        at = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        write_lines(self.folder / batch_file_name(), (
+            json.dumps({**{k: m[k] for k in RECORDED}, "sink": sink, "delivered_at": at}, ensure_ascii=False)
+            for m in messages))

@@ -1,0 +1,58 @@
+"""The push queue: the messages of a snapshot date as JSON Lines in the restricted zone
+(`restricted/push_queue/snapshot_date=D/`), written by Spark and published whole like every
+partition. A date's queue stays until every message in it is in the push ledger, so the
+next run that pushes sends what an earlier one could not."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Iterator
+from datetime import date
+
+from pyspark.sql import SparkSession
+
+from pipelines.contracts.outputs import OutputContract, conform
+from pipelines.lake import Lake, publish, remove
+from pipelines.push.messages import alert_messages
+
+
+class QueueError(RuntimeError):
+    pass
+
+
+def queue_messages(spark: SparkSession, lake: Lake, as_of: date, contract: OutputContract) -> int:
+    """Queue the NEW and ESCALATED alerts of a published snapshot date; the message count."""
+    restricted = spark.read.parquet(str(lake.table("restricted", "alerts", as_of)))
+    staging = lake.staging()
+    try:
+        staged = staging / "push_queue"
+        (conform(alert_messages(restricted, as_of), contract)
+         .write.option("ignoreNullFields", "false")
+         .json(str(staged)))
+        count = spark.read.text(str(staged)).count()
+        publish(staged, lake.table("restricted", "push_queue", as_of))
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return count
+
+
+def queued_dates(lake: Lake) -> list[date]:
+    return lake.partitions("restricted", "push_queue", "snapshot_date")
+
+
+def read_queue(lake: Lake, day: date, contract: OutputContract) -> Iterator[dict]:
+    """The queued messages of a date in queue order, each checked against the contract."""
+    expected = {c.name for c in contract.columns}
+    for part in sorted(lake.table("restricted", "push_queue", day).glob("part-*.json")):
+        with open(part, encoding="utf-8") as lines:
+            for number, line in enumerate(lines, 1):
+                message = json.loads(line)
+                if set(message) != expected:
+                    raise QueueError(f"{part}:{number}: fields differ from the {contract.name} contract: "
+                                     f"missing {sorted(expected - set(message))}, unknown {sorted(set(message) - expected)}")
+                yield message
+
+
+def drop_queue(lake: Lake, day: date) -> None:
+    remove(lake.table("restricted", "push_queue", day))
