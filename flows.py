@@ -63,6 +63,18 @@ def snapshot(params: RunParameters, freshness: dict) -> tuple[dict, float]:
     return _timed("profiles, index and alerts", steps.step_snapshot, params, freshness)
 
 
+@task(name="lifecycle of later dates", retries=1, retry_delay_seconds=30, retry_condition_fn=_passing_failure)
+def relink(params: RunParameters) -> tuple[dict, float]:
+    return _timed("lifecycle of later dates", steps.step_relink, params)
+
+
+# No task retries: the webhook sink retries within its own budget, and a failed push is
+# picked up by the next run that pushes (the messages stay queued).
+@task(name="push")
+def push(params: RunParameters) -> tuple[dict, float]:
+    return _timed("push", steps.step_push, params)
+
+
 @task(name="manifest", retries=2, retry_delay_seconds=5, retry_condition_fn=_passing_failure)
 def manifest(params: RunParameters, contents: dict) -> str:
     return str(steps.write_manifest(params, contents))
@@ -70,7 +82,8 @@ def manifest(params: RunParameters, contents: dict) -> str:
 
 @flow(name="lipmon-nightly", log_prints=True)
 def nightly(params: RunParameters) -> dict:
-    """One snapshot date: configuration, ingest, quality gate, profiles/index/alerts, manifest."""
+    """One snapshot date: configuration, ingest, quality gate, profiles/index/alerts, the
+    lifecycle of later dates, push (unless params.push is false), manifest."""
     record: dict = {"outcome": "running", "durations": {}}
     step = "check configuration"
     try:
@@ -81,6 +94,14 @@ def nightly(params: RunParameters) -> dict:
         record["freshness"], record["durations"][step] = quality_gate(params, record["ingest"])
         step = "profiles, index and alerts"
         record["snapshot"], record["durations"][step] = snapshot(params, record["freshness"])
+        if params.relink_later:
+            step = "lifecycle of later dates"
+            record["lifecycle"], record["durations"][step] = relink(params)
+        step = "push"
+        if params.push:
+            record["push"], record["durations"][step] = push(params)
+        else:
+            record["push"] = {"skipped": "push not requested (a backfill pushes only with --push)"}
         record["outcome"] = "succeeded"
     except Exception as exc:
         record.update(outcome="failed", failed_step=step, error=str(exc).splitlines()[0])
@@ -92,7 +113,8 @@ def nightly(params: RunParameters) -> dict:
 
 @flow(name="lipmon-backfill")
 def backfill(params: BackfillParameters) -> list[dict]:
-    """Rerun the nightly flow for every date of the range, in order."""
+    """Rerun the nightly flow for every date of the range, in order; the last one re-derives
+    the alert lifecycle of the published dates after the range."""
     return [nightly(params.run(day)) for day in params.dates()]
 
 

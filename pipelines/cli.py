@@ -57,7 +57,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("run", help="run the nightly pipeline for a snapshot date",
                        description="Run the nightly pipeline for snapshot date --date: ingest and quality gate, "
-                                   "household profiles, hardship index and alerts.")
+                                   "household profiles, hardship index and alerts, push of new and escalated "
+                                   "alerts.")
     p.add_argument("--date", type=_date, default=None, help="snapshot date YYYY-MM-DD (default: today in Asia/Shanghai)")
     _common(p)
 
@@ -135,7 +136,19 @@ def _print_night(record: dict) -> None:
     snap = record["snapshot"]
     print(f"households scored: {snap['households']}; alerts: {snap['alerts']} "
           f"(by rule {snap['alerts_by_rule']}; by category {snap['alerts_by_category']}; "
-          f"by status {snap['alerts_by_status']})")
+          f"by status {snap['alerts_by_status']}); resolved: {snap['resolved']} "
+          f"(against {snap['lifecycle_against'] or 'no earlier run'})")
+    print(f"push: {_push_line(record)}")
+    if record.get("lifecycle", {}).get("relinked"):
+        print(f"lifecycle re-derived for later dates: {', '.join(record['lifecycle']['relinked'])}")
+
+
+def _push_line(record: dict) -> str:
+    push = record["push"]
+    if "skipped" in push:
+        return push["skipped"]
+    return (f"{sum(push['delivered'].values())} message(s) delivered to {push['sink']} {push['where']} "
+            f"{push['delivered']}; {push['already_delivered']} delivered before")
 
 
 def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
@@ -154,7 +167,10 @@ def cmd_backfill(args: argparse.Namespace, settings: Settings) -> int:
 
     for day, record in zip(params.dates(), backfill(params)):
         snap = record["snapshot"]
-        print(f"{day}: households {snap['households']}, alerts {snap['alerts']} {snap['alerts_by_status']}")
+        print(f"{day}: households {snap['households']}, alerts {snap['alerts']} {snap['alerts_by_status']}, "
+              f"resolved {snap['resolved']}; push: {_push_line(record)}")
+        if record.get("lifecycle", {}).get("relinked"):
+            print(f"lifecycle re-derived for later dates: {', '.join(record['lifecycle']['relinked'])}")
     return 0
 
 

@@ -3,8 +3,10 @@ return small things (dates, paths, counts). `flows.py` wires them into Prefect f
 command line and the spark-submit jobs call the same steps.
 
 Steps: ingest -> quality gate (failed deliveries, staleness) -> snapshot (profiles, index,
-alerts, publish) -> manifest. The manifest and the run's `_SUCCESS` marker come last; a
-failed run writes a manifest saying where and why.
+alerts, publish) -> lifecycle of later dates (when a past date was recomputed) -> push ->
+manifest. The manifest and the run's `_SUCCESS` marker come last; a failed run writes a
+manifest saying where and why. A failed push leaves the date's data published and its
+messages queued: the run fails, and the next run that pushes sends them.
 """
 
 from __future__ import annotations
@@ -61,10 +63,12 @@ def _not_in_future(label: str, value: date) -> date:
 
 
 class RunParameters(_Locations):
-    """What a nightly run needs; validated before any work."""
+    """What a nightly run needs; validated before any work. `relink_later`: after
+    recomputing a date, re-derive the alert lifecycle of the published dates after it."""
 
     snapshot_date: date
     push: bool = True
+    relink_later: bool = True
 
     @field_validator("snapshot_date")
     @classmethod
@@ -90,7 +94,9 @@ class BackfillParameters(_Locations):
         return [self.start + timedelta(days=i) for i in range((self.end - self.start).days + 1)]
 
     def run(self, day: date) -> RunParameters:
-        return RunParameters(snapshot_date=day, push=self.push, **self.locations())
+        """The nightly run of one date of the range. Each date sees its predecessor in order,
+        so only the last one re-derives the lifecycle of the published dates after the range."""
+        return RunParameters(snapshot_date=day, push=self.push, relink_later=day == self.end, **self.locations())
 
 
 def _spark(settings: Settings):
@@ -107,7 +113,8 @@ def step_ingest(params: RunParameters) -> dict:
     if not settings.landing.is_dir():
         raise FileNotFoundError(f"landing folder {settings.landing} does not exist")
     lake = Lake(settings.lake)
-    for zone, table in (("gold", "household_profile"), ("gold", "alerts"), ("restricted", "alerts")):
+    for zone, table in (("gold", "household_profile"), ("gold", "alerts"), ("gold", "alert_resolutions"),
+                        ("restricted", "alerts"), ("restricted", "push_queue")):
         for restored in recover(lake.root / zone / table):
             log.warning("restored %s, left aside by an interrupted run", restored)
     computed = lake.partitions("gold", "household_profile", "snapshot_date")
@@ -172,8 +179,42 @@ def step_snapshot(params: RunParameters, freshness: dict[str, dict]) -> dict:
         "alerts_by_rule": result.alerts_by_rule,
         "alerts_by_category": result.alerts_by_category,
         "alerts_by_status": result.alerts_by_status,
+        "resolved": result.resolved,
+        "lifecycle_against": result.previous_run.isoformat() if result.previous_run else None,
         "inputs": result.inputs,
     }
+
+
+def step_relink(params: RunParameters) -> dict:
+    """Re-derive the alert lifecycle of the published dates after this one (they compared
+    with alerts this run has just replaced)."""
+    from pipelines.snapshot import relink_lifecycle
+
+    settings = params.settings()
+    relinked = relink_lifecycle(_spark(settings), Lake(settings.lake), after=params.snapshot_date)
+    if relinked:
+        log.info("lifecycle re-derived for the later dates %s", ", ".join(map(str, relinked)))
+    return {"relinked": [d.isoformat() for d in relinked]}
+
+
+def step_push(params: RunParameters) -> dict:
+    """Queue the date's NEW and ESCALATED alerts and send every queued message the ledger
+    has not recorded, through the configured sink."""
+    from contextlib import closing
+
+    from pipelines.contracts.outputs import output_contract
+    from pipelines.push.deliver import push_queued
+    from pipelines.push.queue import queue_messages
+    from pipelines.push.sink import open_sink
+
+    settings = params.settings()
+    lake = Lake(settings.lake)
+    policy = load_policy(settings.config)
+    contract = output_contract("alert_message")
+    queued = queue_messages(_spark(settings), lake, params.snapshot_date, contract)
+    with closing(open_sink(policy.push, lake, contract)) as sink:
+        report = push_queued(lake, sink, contract, batch_size=policy.push.batch_size)
+    return {"queued_today": queued, **report.to_dict()}
 
 
 def describe(step: str, result: dict) -> str:
@@ -186,7 +227,14 @@ def describe(step: str, result: dict) -> str:
     if step == "quality gate":
         return ": " + ", ".join(f"{s} {f['staleness_days']}d old" for s, f in result.items())
     if step == "profiles, index and alerts":
-        return f": {result['households']} households scored, {result['alerts']} alerts {result['alerts_by_rule']}"
+        return (f": {result['households']} households scored, {result['alerts']} alerts {result['alerts_by_rule']} "
+                f"{result['alerts_by_status']}, {result['resolved']} resolved against "
+                f"{result['lifecycle_against'] or 'no earlier run'}")
+    if step == "lifecycle of later dates":
+        return f": re-derived {', '.join(result['relinked']) or 'none (unchanged)'}"
+    if step == "push":
+        return (f": {sum(result['delivered'].values())} message(s) delivered to {result['sink']} "
+                f"{result['delivered']}, {result['already_delivered']} already delivered before")
     return ""
 
 

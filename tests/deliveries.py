@@ -85,3 +85,69 @@ def small_city(landing: Path) -> dict[str, str]:
             f"P{period}4,{ids['old']},{period},pension,180",
         ])})
     return ids
+
+
+INCOME_PERIODS = [f"2025{m:02d}" for m in (11, 12)] + [f"2026{m:02d}" for m in range(1, 11)]
+
+
+def _monthly(person_id: str, item: str, amount: int) -> list[str]:
+    """Twelve monthly payments over the income window of a November snapshot; the record_id
+    is person and period, so a later delivery with other amounts replaces them."""
+    return [f"{person_id}-{period},{person_id},{period},{item},{amount}" for period in INCOME_PERIODS]
+
+
+def changing_city(landing: Path) -> dict[str, str]:
+    """Six urban households (standard 814, LOW_INCOME below 1628 per person, TOP_INDEX the
+    single top household: ceil(5% of 5 or 6) = 1) whose alerts change from night to night.
+    Hand-computed indexes (domain.md):
+
+    - R1, R2: two earners of 8000 each: index 0, never alerted.
+    - T: two pensioners aged 70 with 1700 each (ratio 2.088: not LOW_INCOME), both with a
+      chronic illness, out of pocket 9768 = half of 12 x 814 x 2: 15 + 10 + 10 = 35.0,
+      the top index until 11-23.
+    - L1: one earner with 1200 (ratio 1.474): 40 x (1 - 1200/1628) = 10.516, LOW_INCOME. An
+      inpatient stay settled 2026-11-22 costs 15000 out of pocket (delivered 11-23):
+      + 20 (medical) + 10 (illness) + 5 (shock) = 45.516, the top index from 11-23.
+    - L2: one earner with 1500: 3.145, LOW_INCOME until a correction delivered 11-23 makes
+      it 2000 a month (not LOW_INCOME, index 0).
+    - N: registered from the 11-22 delivery, one earner with 1000: 15.43, LOW_INCOME until a
+      correction delivered 11-24 makes it 3000 a month.
+
+    Returns the head's person_id by household number."""
+    ids = {
+        "R1": resident_id("371402", "19810101", 11), "R1b": resident_id("371402", "19830101", 22),
+        "R2": resident_id("371402", "19790202", 31), "R2b": resident_id("371402", "19800202", 42),
+        "T": resident_id("371402", "19560301", 51), "Tb": resident_id("371402", "19560401", 62),
+        "L1": resident_id("371402", "19860505", 71), "L2": resident_id("371402", "19910707", 81),
+        "N": resident_id("371402", "19960808", 91),
+    }
+
+    def row(pid: str, name: str, household: str, relation: str) -> str:
+        gender = "1" if int(ids[pid][16]) % 2 else "2"
+        return f"{ids[pid]},{name},{gender},{ids[pid][6:14]},{household},{relation},371402001001,1,1,"
+
+    registry = [row("R1", "钱一", "R1", "01"), row("R1b", "孙一", "R1", "02"), row("R2", "周二", "R2", "01"),
+                row("R2b", "吴二", "R2", "02"), row("T", "郑老", "T", "01"), row("Tb", "王老", "T", "02"),
+                row("L1", "冯甲", "L1", "01"), row("L2", "陈乙", "L2", "01")]
+    write_delivery(landing, "residents", "2026-11-21", {"residents_1.csv": residents_csv(registry)})
+    write_delivery(landing, "residents", "2026-11-22",
+                   {"residents_1.csv": residents_csv([*registry, row("N", "褚丙", "N", "01")])})
+    write_delivery(landing, "medical_settlements", "2026-11-21", {"settlements.csv": settlements_csv([
+        f"ST1,{ids['T']},chronic_outpatient,,,E11.9,6000,1116,4884,2026-10-01",
+        f"ST2,{ids['Tb']},chronic_outpatient,,,I10,6000,1116,4884,2026-10-01",
+    ])})
+    write_delivery(landing, "medical_settlements", "2026-11-23", {"settlements.csv": settlements_csv([
+        f"SL1,{ids['L1']},inpatient,2026-11-15,2026-11-22,K35.8,30000,15000,15000,2026-11-22",
+    ])})
+    write_delivery(landing, "social_security", "2026-11-15", {"payments.csv": payments_csv([
+        *_monthly(ids["R1"], "wage_contribution", 8000), *_monthly(ids["R1b"], "wage_contribution", 8000),
+        *_monthly(ids["R2"], "wage_contribution", 8000), *_monthly(ids["R2b"], "wage_contribution", 8000),
+        *_monthly(ids["T"], "pension", 1700), *_monthly(ids["Tb"], "pension", 1700),
+        *_monthly(ids["L1"], "wage_contribution", 1200), *_monthly(ids["L2"], "wage_contribution", 1500),
+        *_monthly(ids["N"], "wage_contribution", 1000),
+    ])})
+    write_delivery(landing, "social_security", "2026-11-23",
+                   {"payments.csv": payments_csv(_monthly(ids["L2"], "wage_contribution", 2000))})
+    write_delivery(landing, "social_security", "2026-11-24",
+                   {"payments.csv": payments_csv(_monthly(ids["N"], "wage_contribution", 3000))})
+    return {household: ids[household] for household in ("R1", "R2", "T", "L1", "L2", "N")}
