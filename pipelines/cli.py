@@ -139,6 +139,10 @@ def _print_night(record: dict) -> None:
           f"by status {snap['alerts_by_status']}); resolved: {snap['resolved']} "
           f"(against {snap['lifecycle_against'] or 'no earlier run'})")
     print(f"push: {_push_line(record)}")
+    _print_relinked(record)
+
+
+def _print_relinked(record: dict) -> None:
     if record.get("lifecycle", {}).get("relinked"):
         print(f"lifecycle re-derived for later dates: {', '.join(record['lifecycle']['relinked'])}")
 
@@ -169,8 +173,7 @@ def cmd_backfill(args: argparse.Namespace, settings: Settings) -> int:
         snap = record["snapshot"]
         print(f"{day}: households {snap['households']}, alerts {snap['alerts']} {snap['alerts_by_status']}, "
               f"resolved {snap['resolved']}; push: {_push_line(record)}")
-        if record.get("lifecycle", {}).get("relinked"):
-            print(f"lifecycle re-derived for later dates: {', '.join(record['lifecycle']['relinked'])}")
+        _print_relinked(record)
     return 0
 
 
