@@ -123,7 +123,7 @@ def build_spark(master: str | None = None, *, app_name: str = "lipmon",
     settings = {
         **SPARK_SETTINGS,
         # Quiet Spark's own logging to warnings; lipmon logs its progress itself.
-        "spark.driver.extraJavaOptions": f"-Dlog4j.configurationFile=file:{log4j}",
+        "spark.driver.extraJavaOptions": f"-Dlog4j.configurationFile=file:{log4j} -XX:-DontCompileHugeMethods",
         "spark.driver.memory": os.environ.get("LIPMON_DRIVER_MEMORY", "4g"),
         **({"spark.driver.host": "127.0.0.1", "spark.driver.bindAddress": "127.0.0.1"} if local else {}),
         **(extra or {}),

@@ -26,8 +26,10 @@ INVALID = {
 
 def _problems(spark, ids: list[str]) -> dict[str, list[str]]:
     df = spark.createDataFrame([(i,) for i in ids], "person_id string")
-    reasons = F.array_compact(F.array(*[F.when(c, F.lit(r)) for c, r in resident_id_problems(F.col("person_id"), "person_id")]))
-    return {r["person_id"]: r["reasons"] for r in df.select("person_id", reasons.alias("reasons")).collect()}
+    helpers, problems = resident_id_problems(F.col("person_id"), "person_id")
+    reasons = F.array_compact(F.array(*[F.when(c, F.lit(r)) for c, r in problems]))
+    prepared = df.select("person_id", *[h.alias(n) for n, h in helpers.items()])
+    return {r["person_id"]: r["reasons"] for r in prepared.select("person_id", reasons.alias("reasons")).collect()}
 
 
 def test_published_valid_ids_pass(spark):
@@ -43,6 +45,10 @@ def test_invalid_ids_fail_with_their_reason(spark):
 @pytest.mark.parametrize("body,reason", [
     ("37140219990230001", "person_id:bad_birth_date"),   # 30 February
     ("37140220001301001", "person_id:bad_birth_date"),   # month 13
+    ("37140219000229001", "person_id:bad_birth_date"),   # 1900 is not a leap year
+    ("37140220230229001", "person_id:bad_birth_date"),
+    ("37140219990431001", "person_id:bad_birth_date"),   # 31 April
+    ("37140219990100001", "person_id:bad_birth_date"),   # day 0
     ("99140219900101001", "person_id:bad_province"),     # 99 is no province
     ("10140219900101001", "person_id:bad_province"),
     ("72140219900101001", "person_id:bad_province"),
@@ -50,6 +56,12 @@ def test_invalid_ids_fail_with_their_reason(spark):
 def test_impossible_birth_date_or_province_is_bad_even_with_a_correct_check_character(spark, body, reason):
     number = body + check_char(body)
     assert _problems(spark, [number])[number] == [reason]
+
+
+@pytest.mark.parametrize("body", ["37140220000229001", "37140220240229001", "37140219991231001", "37140219990131001"])
+def test_leap_days_and_month_ends_are_valid_birth_dates(spark, body):
+    number = body + check_char(body)
+    assert _problems(spark, [number])[number] == []
 
 
 def test_abolished_region_code_is_still_valid(spark):

@@ -24,8 +24,8 @@ def reasons_per_case(spark, source: str, lines: list[str]) -> list[list[str]]:
     extract_date), so duplicate detection never mixes cases."""
     contract = CONTRACTS[source]
     df = spark.createDataFrame(
-        [(date(2026, 1, 1) + timedelta(days=i), "f.csv", 2, text) for i, text in enumerate(lines)],
-        "extract_date date, source_file string, line_number long, raw_text string",
+        [(date(2026, 1, 1) + timedelta(days=i), "f.csv", 1, 2, text) for i, text in enumerate(lines)],
+        "extract_date date, source_file string, file_ordinal int, line_number long, raw_text string",
     )
     checked = flag_duplicates(check_rows(df, contract, list(range(len(contract.columns)))))
     by_date = {r["extract_date"]: sorted(r["reasons"]) for r in checked.collect()}
@@ -45,8 +45,8 @@ def reasons_by_line(spark, source: str, lines: list[str]) -> dict[int, list[str]
     """Run lines 2.. of one delivery through the row checks; reasons per line number."""
     contract = CONTRACTS[source]
     df = spark.createDataFrame(
-        [(date(2026, 11, 20), "f.csv", i + 2, text) for i, text in enumerate(lines)],
-        "extract_date date, source_file string, line_number long, raw_text string",
+        [(date(2026, 11, 20), "f.csv", 1, i + 2, text) for i, text in enumerate(lines)],
+        "extract_date date, source_file string, file_ordinal int, line_number long, raw_text string",
     )
     checked = flag_duplicates(check_rows(df, contract, list(range(len(contract.columns)))))
     return {r["line_number"]: sorted(r["reasons"]) for r in checked.collect()}
@@ -162,12 +162,25 @@ def test_rows_without_a_key_take_no_part_in_duplicate_checks(spark):
     }
 
 
+def test_identical_lines_in_two_files_of_one_delivery_keep_the_first_file(spark):
+    contract = CONTRACTS["social_security"]
+    line = f"P1,{A},202610,pension,100"
+    df = spark.createDataFrame(
+        [(date(2026, 11, 10), "payments_2.csv", 2, 2, line), (date(2026, 11, 10), "payments_1.csv", 1, 9, line)],
+        "extract_date date, source_file string, file_ordinal int, line_number long, raw_text string",
+    )
+    checked = flag_duplicates(check_rows(df, contract, list(range(5))))
+    assert {(r["source_file"], r["line_number"]): r["reasons"] for r in checked.collect()} == {
+        ("payments_1.csv", 9): [], ("payments_2.csv", 2): ["key:duplicate_line"],
+    }
+
+
 def test_same_key_in_two_deliveries_is_not_a_duplicate(spark):
     contract = CONTRACTS["social_security"]
     line = f"P1,{A},202610,pension,100"
     df = spark.createDataFrame(
-        [(date(2026, 10, 10), "f.csv", 2, line), (date(2026, 11, 10), "f.csv", 2, line.replace("100", "120"))],
-        "extract_date date, source_file string, line_number long, raw_text string",
+        [(date(2026, 10, 10), "f.csv", 1, 2, line), (date(2026, 11, 10), "f.csv", 1, 2, line.replace("100", "120"))],
+        "extract_date date, source_file string, file_ordinal int, line_number long, raw_text string",
     )
     checked = flag_duplicates(check_rows(df, contract, list(range(5))))
     assert [r["reasons"] for r in checked.collect()] == [[], []]
@@ -176,8 +189,8 @@ def test_same_key_in_two_deliveries_is_not_a_duplicate(spark):
 def test_reordered_delivered_columns_are_mapped_by_header(spark):
     contract = CONTRACTS["social_security"]
     # Delivered as: amount, item, period, person_id, record_id
-    df = spark.createDataFrame([(date(2026, 11, 10), "f.csv", 2, f"100.50,pension,202610,{A},P1")],
-                               "extract_date date, source_file string, line_number long, raw_text string")
-    row = check_rows(df, contract, [4, 3, 2, 1, 0]).collect()[0]
+    df = spark.createDataFrame([(date(2026, 11, 10), "f.csv", 1, 2, f"100.50,pension,202610,{A},P1")],
+                               "extract_date date, source_file string, file_ordinal int, line_number long, raw_text string")
+    row = flag_duplicates(check_rows(df, contract, [4, 3, 2, 1, 0])).collect()[0]
     assert (row["record_id"], row["period"], row["item"], str(row["amount"]), row["reasons"]) == (
         "P1", "2026-10", "pension", "100.50", [])

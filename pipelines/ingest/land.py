@@ -32,13 +32,15 @@ from pipelines.contracts.derive import (
 from pipelines.ingest.decode import CheckedFile, DeliveryError, check_and_decode, column_positions
 from pipelines.ingest.deliveries import Delivery
 from pipelines.ingest.lines import read_numbered_lines
-from pipelines.ingest.rows import check_rows, flag_duplicates
+from pipelines.ingest.rows import check_rows, duplicate_keys, flag_duplicates
 from pipelines.lake import Lake, publish, read_json, remove, write_json
 from pipelines.quality.gx_runner import validate_dataframe
 
 log = logging.getLogger(__name__)
 
 DELIVERY_RECORD = "_delivery.json"
+# Up to this many duplicated keys are broadcast to the rows; more are joined by a shuffle.
+BROADCAST_DUPLICATE_KEYS = 2_000_000
 
 
 class QualityGateFailed(RuntimeError):
@@ -141,7 +143,7 @@ class SourceLanding:
         return checked
 
     def _write_staged(self, checked: dict[date, list[CheckedFile]], staging: Path) -> dict[str, Path]:
-        """Type and check every row once, then write kept and bad rows aside."""
+        """Type and check every row, find the duplicate keys, then write kept and bad rows aside."""
         by_header: dict[tuple, list[str]] = {}
         for files in checked.values():
             by_header.setdefault(files[0].header, []).extend(str(f.readable_path) for f in files)
@@ -152,13 +154,22 @@ class SourceLanding:
         rows = frames[0]
         for frame in frames[1:]:
             rows = rows.unionByName(frame)
-        rows = flag_duplicates(rows).persist(StorageLevel.MEMORY_AND_DISK)
-        staged = {"bronze": staging / "bronze", "quarantine": staging / "quarantine"}
+        staged = {"bronze": staging / "bronze", "quarantine": staging / "quarantine",
+                  "duplicates": staging / "duplicates", "validated": staging / "validated"}
+        # The keys delivered twice are few: staged first, then broadcast to every row.
+        duplicate_keys(rows).write.parquet(str(staged["duplicates"]))
+        duplicates = self.spark.read.parquet(str(staged["duplicates"]))
+        if duplicates.count() <= BROADCAST_DUPLICATE_KEYS:
+            duplicates = F.broadcast(duplicates)
+        flagged = flag_duplicates(rows, duplicates)
+        # Kept rows need no raw text: only bad rows keep it, which keeps the cache small.
+        flagged = flagged.withColumn("raw_text", F.when(F.size("reasons") > 0, F.col("raw_text")))
+        flagged = flagged.persist(StorageLevel.MEMORY_AND_DISK)
         try:
-            to_bronze(rows, self.contract).write.partitionBy("extract_date").parquet(str(staged["bronze"]))
-            to_quarantine(rows).write.partitionBy("extract_date").parquet(str(staged["quarantine"]))
+            to_bronze(flagged, self.contract).write.partitionBy("extract_date").parquet(str(staged["bronze"]))
+            to_quarantine(flagged).write.partitionBy("extract_date").parquet(str(staged["quarantine"]))
         finally:
-            rows.unpersist()
+            flagged.unpersist()
         return staged
 
     def _read_staged(self, path: Path, schema: T.StructType) -> DataFrame:
@@ -203,6 +214,11 @@ class SourceLanding:
         if change:
             validated = with_row_count_change(validated, change)
         specs = expectation_suite(contract, orphans_checked=reference is not None, row_count_checked=bool(change))
+        if validated is not bronze:
+            # The suite runs one Spark job per expectation: the join with the registry is
+            # done once, into staging, rather than once per expectation.
+            validated.write.parquet(str(staged["validated"]))
+            validated = self.spark.read.parquet(str(staged["validated"]))
         outcome = validate_dataframe(validated, contract.name, specs, docs_dir=self.quality_dir / "data_docs")
         if outcome.critical_failures:
             names = "; ".join(o.name for o in outcome.critical_failures)
