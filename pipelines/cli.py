@@ -77,6 +77,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--as-of", type=_date, default=date(2026, 11, 28), help="date of the newest deliveries")
     _common(p)
 
+    p = sub.add_parser("bench", help="measure a cold run and a steady night on a generated city",
+                       description="Generate a city (cached by its parameters), then measure a cold run (all "
+                                   "history landed, then the snapshot) and a steady night (the next day's "
+                                   "deliveries only); write the figures as JSON.")
+    p.add_argument("--households", type=int, action="append",
+                   help="city size; repeat for several (default 2000000)")
+    p.add_argument("--scaling", action="store_true",
+                   help="run 250k, 500k, 1M and 2M households and report how cost grows")
+    p.add_argument("--work", default="bench", help="folder for the cached cities, lakes and logs (default ./bench)")
+    p.add_argument("--out", help="JSON result file (default WORK/result.json)")
+    p.add_argument("--seed", type=int, default=7)
+    p.add_argument("--driver-memory", help="Spark driver memory for the runs, e.g. 6g (env LIPMON_DRIVER_MEMORY)")
+    p.add_argument("--config", help="configuration file for the runs (env LIPMON_CONFIG)")
+    p.add_argument("--master", help="Spark master URL for the runs (env LIPMON_SPARK_MASTER; default local[2])")
+
     p = sub.add_parser("serve", help="serve the Prefect deployments with their schedules",
                        description="Serve the nightly and backfill Prefect deployments.")
     _common(p)
@@ -203,7 +218,31 @@ def cmd_generate(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
+    from pipelines.bench import SCALING_HOUSEHOLDS, run_bench
+
+    sizes = list(SCALING_HOUSEHOLDS) if args.scaling else (args.households or [2_000_000])
+    if any(n < 1 for n in sizes):
+        raise UsageError(f"--households must be at least 1, got {min(sizes)}")
+    work = Path(args.work)
+    out = Path(args.out) if args.out else work / "result.json"
+    run_options = [*(["--config", str(settings.config)] if settings.config else []),
+                   *(["--master", settings.master] if settings.master else [])]
+    payload = run_bench(sizes, work, out, seed=args.seed, driver_memory=args.driver_memory, run_options=run_options)
+    print(f"{'households':>11}{'night':>14}{'wall s':>9}{'ingest s':>10}{'snapshot s':>11}{'rows/s':>9}{'peak GB':>9}")
+    for r in payload["results"]:
+        for name in ("cold_run", "steady_night"):
+            n = r[name]
+            steps = n["step_seconds"]
+            print(f"{r['households']:>11}{name:>14}{n['wall_seconds']:>9.1f}{steps.get('ingest', 0):>10.1f}"
+                  f"{steps.get('profiles, index and alerts', 0):>11.1f}{n['ingest_rows_per_second'] or 0:>9}"
+                  f"{n['peak_tree_rss_bytes'] / 1e9:>9.2f}")
+    print(f"result: {out}")
+    return 0
+
+
 COMMANDS = {
+    "bench": cmd_bench,
     "ingest": cmd_ingest,
     "run": cmd_run,
     "generate": cmd_generate,
@@ -216,7 +255,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     _configure_logging()
     try:
-        settings = Settings.resolve(landing=args.landing, lake=args.lake, config=args.config, master=args.master)
+        settings = Settings.resolve(landing=getattr(args, "landing", None), lake=getattr(args, "lake", None),
+                                    config=args.config, master=args.master)
         return COMMANDS[args.command](args, settings)
     except KeyboardInterrupt:
         print("lipmon: interrupted", file=sys.stderr)

