@@ -28,7 +28,9 @@ class OutboxSink:
         for day, group in by_date.items():
             folder = self.folder / f"snapshot_date={day}"
             # A message already in the outbox (written before a crash, not yet in the ledger) is not written twice.
-            present = self._present.setdefault(folder, jsonl_keys(folder))
+            if folder not in self._present:  # read once per run: re-reading per batch would be quadratic
+                self._present[folder] = jsonl_keys(folder)
+            present = self._present[folder]
             new = [m for m in group if m["idempotency_key"] not in present]
             if new:
                 write_lines(folder / batch_file_name(), (json.dumps(m, ensure_ascii=False) for m in new))
