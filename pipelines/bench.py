@@ -181,21 +181,21 @@ def bench_city(households: int, work: Path, *, seed: int = 7, as_of: date = AS_O
 
 
 def scaling_table(results: list[dict]) -> list[dict]:
-    """Cost per household relative to the smallest city: flat means linear growth."""
+    """Cost per household relative to the smallest city: 1.0 means linear growth."""
     base = results[0]
-    rows = []
-    for r in results:
-        ratio = r["households"] / base["households"]
-        rows.append({
-            "households": r["households"],
-            "cold_seconds": r["cold_run"]["wall_seconds"],
-            "steady_seconds": r["steady_night"]["wall_seconds"],
-            "cold_peak_gb": round(r["cold_run"]["peak_tree_rss_bytes"] / 1e9, 2),
-            "cold_growth_vs_linear": round(r["cold_run"]["wall_seconds"] / (base["cold_run"]["wall_seconds"] * ratio), 2),
-            "steady_growth_vs_linear": round(
-                r["steady_night"]["wall_seconds"] / (base["steady_night"]["wall_seconds"] * ratio), 2),
-        })
-    return rows
+
+    def growth(r: dict, night: str) -> float:
+        linear = base[night]["wall_seconds"] * r["households"] / base["households"]
+        return round(r[night]["wall_seconds"] / linear, 2)
+
+    return [{
+        "households": r["households"],
+        "cold_seconds": r["cold_run"]["wall_seconds"],
+        "steady_seconds": r["steady_night"]["wall_seconds"],
+        "cold_peak_gb": round(r["cold_run"]["peak_tree_rss_bytes"] / 1e9, 2),
+        "cold_growth_vs_linear": growth(r, "cold_run"),
+        "steady_growth_vs_linear": growth(r, "steady_night"),
+    } for r in results]
 
 
 def run_bench(households: list[int], work: Path, out: Path, *, seed: int = 7,
