@@ -5,7 +5,6 @@ test harness against the real steps on a small hand-written city."""
 from __future__ import annotations
 
 import json
-import shutil
 from datetime import date, timedelta
 from pathlib import Path
 

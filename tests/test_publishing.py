@@ -13,7 +13,6 @@ from datetime import date
 from pathlib import Path
 
 import pandas as pd
-import pytest
 
 from pipelines.lake import publish, recover
 from tests.deliveries import small_city

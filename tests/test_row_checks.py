@@ -4,7 +4,6 @@ expected reasons, on inline deliveries."""
 from __future__ import annotations
 
 from datetime import date, timedelta
-from pathlib import Path
 
 import pytest
 

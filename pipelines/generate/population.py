@@ -102,7 +102,6 @@ def build_city(households: int, rng: np.random.Generator, as_of: date) -> City:
     relation, age, male = _household_members(size, rng)
     household, slot = np.nonzero(relation)
     relation, age, male = relation[household, slot], age[household, slot], male[household, slot]
-    n = len(household)
     today = day_number(as_of)
     birth = (today - np.floor(age * 365.25)).astype(np.int32)
     event, event_day = _life_events(age, birth, today, rng)

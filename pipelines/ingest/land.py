@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import shutil
-import time
 from dataclasses import asdict, dataclass, field
 from datetime import date
 from pathlib import Path
