@@ -7,40 +7,17 @@ or in anything the run printed."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from datetime import date
-from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from pipelines.settings import PROJECT_ROOT
+from tests.conftest import SAMPLE_DATES as DATES
+from tests.conftest import SAMPLE_KEY as KEY
 from tests.reference import reference_snapshot
 
 SAMPLE = PROJECT_ROOT / "data" / "sample" / "landing"
-KEY = "test-pseudonym-key"
-DATES = [date(2026, 11, 27), date(2026, 11, 28)]  # the sample has daily settlements from 11-22
-
-
-def _lipmon() -> list[str]:
-    script = Path(sys.executable).parent / "lipmon"
-    return [str(script)] if script.exists() else [sys.executable, "-m", "pipelines.cli"]
-
-
-@pytest.fixture(scope="module")
-def nights(tmp_path_factory):
-    lake = tmp_path_factory.mktemp("sample") / "lake"
-    env = {**os.environ, "LIPMON_PSEUDONYM_KEY": KEY, "LIPMON_LAKE": str(lake)}
-    env.pop("LIPMON_LANDING", None)
-    output = []
-    for day in DATES:
-        done = subprocess.run([*_lipmon(), "run", "--date", day.isoformat()], env=env, cwd=PROJECT_ROOT,
-                              capture_output=True, text=True, timeout=900)
-        assert done.returncode == 0, done.stderr[-3000:]
-        output.append(done.stdout + done.stderr)
-    return lake, output
 
 
 def _independent_line_counts(source: str, encoding: str, up_to: date) -> dict[str, int]:
@@ -51,8 +28,8 @@ def _independent_line_counts(source: str, encoding: str, up_to: date) -> dict[st
     return counts
 
 
-def test_every_delivered_row_is_kept_or_quarantined(nights):
-    lake, output = nights
+def test_every_delivered_row_is_kept_or_quarantined(sample_nights):
+    lake, output = sample_nights
     assert "landed now" in output[0] and "households scored" in output[1]
     encodings = {"residents": "gb18030", "medical_settlements": "utf-8", "social_security": "utf-8-sig"}
     landed = {}
@@ -77,8 +54,8 @@ def test_every_delivered_row_is_kept_or_quarantined(nights):
 
 
 @pytest.mark.parametrize("day", DATES, ids=str)
-def test_index_and_alerts_match_an_independent_implementation(nights, day):
-    lake, _ = nights
+def test_index_and_alerts_match_an_independent_implementation(sample_nights, day):
+    lake, _ = sample_nights
     expected = reference_snapshot(lake, day, KEY.encode()).set_index("household_key")
     profiles = pd.read_parquet(lake / f"gold/household_profile/snapshot_date={day}").set_index("household_key")
     assert sorted(profiles.index) == sorted(expected.index)
@@ -93,8 +70,8 @@ def test_index_and_alerts_match_an_independent_implementation(nights, day):
     assert 0.02 < len(alerts) / len(profiles) < 0.30
 
 
-def test_second_night_statuses_follow_the_first(nights):
-    lake, _ = nights
+def test_second_night_statuses_follow_the_first(sample_nights):
+    lake, _ = sample_nights
     first = pd.read_parquet(lake / f"gold/alerts/snapshot_date={DATES[0]}").set_index("household_key")
     second = pd.read_parquet(lake / f"gold/alerts/snapshot_date={DATES[1]}").set_index("household_key")
     assert set(first["status"]) == {"NEW"}
@@ -111,8 +88,8 @@ def test_second_night_statuses_follow_the_first(nights):
     assert restricted["head_person_id"].str.len().eq(18).all()
 
 
-def test_no_id_number_or_name_reaches_analyst_tables_or_the_run_output(nights):
-    lake, output = nights
+def test_no_id_number_or_name_reaches_analyst_tables_or_the_run_output(sample_nights):
+    lake, output = sample_nights
     residents = pd.concat(pd.read_parquet(p) for p in (lake / "bronze/residents").glob("extract_date=*"))
     household_ids = set(residents["household_id"])
     secrets = set(residents["person_id"]) | set(residents["name"]) | household_ids
@@ -132,10 +109,10 @@ def test_no_id_number_or_name_reaches_analyst_tables_or_the_run_output(nights):
     assert not leaked, f"run output shows {leaked[:3]}"
 
 
-def test_column_descriptions_travel_into_the_parquet_metadata(nights):
+def test_column_descriptions_travel_into_the_parquet_metadata(sample_nights):
     import pyarrow.parquet as pq
 
-    lake, _ = nights
+    lake, _ = sample_nights
     part = next((lake / f"gold/alerts/snapshot_date={DATES[-1]}").glob("*.parquet"))
     spark_schema = json.loads(pq.read_schema(part).metadata[b"org.apache.spark.sql.parquet.row.metadata"])
     comments = {f["name"]: f["metadata"].get("comment") for f in spark_schema["fields"]}
