@@ -17,6 +17,9 @@ from datetime import date
 from pathlib import Path
 from typing import Iterable
 
+# In runs/D/: written last by a run that published everything; withdrawn when a run of D starts.
+SUCCESS_MARKER = "_SUCCESS"
+
 
 @dataclass(frozen=True)
 class Lake:
@@ -33,6 +36,17 @@ class Lake:
 
     def run_dir(self, run_date: date) -> Path:
         return self.root / "runs" / run_date.isoformat()
+
+    def run_dates(self) -> list[date]:
+        """Dates that have a run folder, oldest first (complete or not)."""
+        runs = self.root / "runs"
+        found = []
+        for p in runs.iterdir() if runs.is_dir() else ():
+            try:
+                found.append(date.fromisoformat(p.name))
+            except ValueError:
+                continue
+        return sorted(found)
 
     def staging(self) -> Path:
         path = self.root / "_staging" / uuid.uuid4().hex

@@ -22,14 +22,14 @@ from pydantic import BaseModel, ConfigDict, field_validator, model_validator
 
 import pipelines
 from pipelines.contracts import load_contracts
-from pipelines.lake import Lake, checkpoint, recover, write_json
+from pipelines.lake import SUCCESS_MARKER, Lake, checkpoint, recover, write_json
 from pipelines.policy import load_policy
 from pipelines.pseudonym import fingerprint, load_key
+from pipelines.published import describe_outputs
 from pipelines.settings import Settings
 
 log = logging.getLogger(__name__)
 TZ = ZoneInfo("Asia/Shanghai")
-SUCCESS_MARKER = "_SUCCESS"
 
 
 def today() -> date:
@@ -265,6 +265,8 @@ def write_manifest(params: RunParameters, manifest: dict) -> Path:
         "versions": versions(),
         **manifest,
     }
+    if manifest.get("outcome") == "succeeded":   # what readers may read: see pipelines/published.py
+        payload["outputs"] = describe_outputs(lake.root, params.snapshot_date)
     write_json(run_dir / "manifest.json", payload)
     checkpoint("manifest:before-success-marker")
     if manifest.get("outcome") == "succeeded":

@@ -31,9 +31,12 @@ from pipelines.profile.as_of import incremental_as_of
 from pipelines.profile.household import household_profiles, standards_table
 from pipelines.profile.window import Windows
 from pipelines.pseudonym import fingerprint, hmac_sha256_hex
+from pipelines.published import refresh_outputs
 
 log = logging.getLogger(__name__)
 OUTPUT_NAMES = ("household_profile", "alerts", "restricted_alerts", "alert_resolutions")
+# What _publish_lifecycle rewrites, as the manifest's `outputs` name the tables.
+LIFECYCLE_TABLES = ("restricted/alerts", "gold/alerts", "gold/alert_resolutions")
 
 
 class MissingInput(RuntimeError):
@@ -209,6 +212,9 @@ def relink_lifecycle(spark: SparkSession, lake: Lake, *, after: date) -> list[da
         try:
             staged = _stage_lifecycle(alerts, resolved, outputs, staging)
             if _unchanged(spark, lake, staged, day):
+                # A relink interrupted between publishing this date and refreshing its
+                # manifest left the manifest listing the replaced files: refresh it now.
+                refresh_outputs(lake.root, day, LIFECYCLE_TABLES)
                 break
             log.info("lifecycle of %s re-derived against %s", day, previous_date or "no earlier run")
             statuses = _status_counts(spark.read.parquet(str(staged["alerts"])))
@@ -220,6 +226,7 @@ def relink_lifecycle(spark: SparkSession, lake: Lake, *, after: date) -> list[da
         record.update(alerts_by_status=statuses, resolved=resolved_count, lifecycle_against=previous_date,
                       lifecycle_relinked_after=after)
         write_json(lake.run_dir(day) / "snapshot.json", record)
+        refresh_outputs(lake.root, day, LIFECYCLE_TABLES)   # readers go by the manifest's file list
         relinked.append(day)
     return relinked
 

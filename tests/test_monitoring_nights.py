@@ -24,6 +24,7 @@ from prefect.testing.utilities import prefect_test_harness
 
 from pipelines.nightly import BackfillParameters, RunParameters
 from pipelines.pseudonym import ENV_KEY
+from pipelines.published import read_published
 from tests.deliveries import changing_city
 from tests.http_receiver import Receiver
 
@@ -85,6 +86,11 @@ def resolutions(lake: Path, day: date) -> dict[str, tuple]:
                                         r["days_in_alert"]) for r in rows}
 
 
+def manifest_outputs(lake: Path, day: date) -> dict[str, dict]:
+    manifest = json.loads((lake / f"runs/{day}/manifest.json").read_text())
+    return {entry["table"]: entry for entry in manifest["outputs"]}
+
+
 def outbox(lake: Path) -> list[dict]:
     return [json.loads(line) for path in sorted((lake / "restricted/outbox").rglob("*.jsonl"))
             for line in path.read_text(encoding="utf-8").splitlines()]
@@ -116,6 +122,7 @@ def nights(harness, tmp_path_factory):
         seen["outbox"][D5] = {m["idempotency_key"] for m in outbox(lake)}
         seen["d5_before"] = (alerts(lake, D5), resolutions(lake, D5))
         seen["d5_snapshot_before"] = json.loads((lake / f"runs/{D5}/snapshot.json").read_text())
+        seen["d5_outputs_before"] = manifest_outputs(lake, D5)
         records["backfill"] = backfill(BackfillParameters(start=D4, end=D4, **where))[0]
         seen["outbox"]["backfill"] = {m["idempotency_key"] for m in outbox(lake)}
         records["rerun"] = nightly(RunParameters(snapshot_date=D3, **where))
@@ -140,6 +147,20 @@ def test_three_nights_a_gap_and_its_backfill_give_the_hand_computed_lifecycle(ni
     assert alerts(lake, D3) == ALERTS[D3] and records["rerun"]["lifecycle"] == {"relinked": []}
     assert records[D3]["snapshot"]["alerts_by_status"] == {"ESCALATED": 1, "ONGOING": 1}
     assert records[D3]["snapshot"]["resolved"] == 2
+
+
+def test_relinking_a_later_date_refreshes_the_files_its_manifest_lists(nights):
+    lake, _, seen, _ = nights
+    before, after = seen["d5_outputs_before"], manifest_outputs(lake, D5)
+    for table in ("gold/alerts", "gold/alert_resolutions", "restricted/alerts"):
+        in_folder = {p.name: p.stat().st_size for p in (lake / table / f"snapshot_date={D5}").glob("*.parquet")}
+        assert {f["name"]: f["bytes"] for f in after[table]["files"]} == in_folder, table
+        assert after[table]["files"] != before[table]["files"], table       # rewritten by the backfill's relink
+    # N resolved on 11-25 against 11-23; after the backfill it resolved on 11-24 already.
+    assert (before["gold/alert_resolutions"]["rows"], after["gold/alert_resolutions"]["rows"]) == (1, 0)
+    assert after["gold/household_profile"] == before["gold/household_profile"]
+    assert (lake / f"runs/{D5}/_SUCCESS").exists()
+    assert {NAMES[k] for k in read_published(lake, "gold/alerts", D5)["household_key"]} == set(ALERTS[D5])
 
 
 def test_each_new_or_escalated_alert_reaches_the_outbox_exactly_once(nights):
