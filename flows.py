@@ -1,8 +1,9 @@
 """Prefect flows of lipmon: the nightly run for one snapshot date and the backfill over a
 range of dates. This file only wires steps together; the steps live in pipelines.nightly.
 
-Tasks pass dates, paths and counts, never Spark objects; the Spark session is one per
-flow run (tasks run in the flow's process and share it). Retries only where a failure can
+Tasks pass dates, paths and counts, never Spark objects. By default the Spark steps run
+in the flow's process and share one session; with `spark_submit` each is a spark-submit
+of its own against the configured master (pipelines.submit), with the same results. Retries only where a failure can
 be passing (I/O); a failed quality gate is final.
 
     lipmon run --date D        runs `nightly` without any Prefect server (ephemeral mode)
@@ -50,7 +51,7 @@ def check_configuration(params: RunParameters) -> tuple[dict, float]:
 
 @task(name="ingest", retries=2, retry_delay_seconds=30, retry_condition_fn=_passing_failure)
 def ingest(params: RunParameters) -> tuple[dict, float]:
-    return _timed("ingest", steps.step_ingest, params)
+    return _timed("ingest", steps.run_spark_step, "ingest", params)
 
 
 @task(name="quality gate")
@@ -60,19 +61,19 @@ def quality_gate(params: RunParameters, ingested: dict) -> tuple[dict, float]:
 
 @task(name="profiles, index and alerts", retries=1, retry_delay_seconds=30, retry_condition_fn=_passing_failure)
 def snapshot(params: RunParameters, freshness: dict) -> tuple[dict, float]:
-    return _timed("profiles, index and alerts", steps.step_snapshot, params, freshness)
+    return _timed("profiles, index and alerts", steps.run_spark_step, "snapshot", params, freshness)
 
 
 @task(name="lifecycle of later dates", retries=1, retry_delay_seconds=30, retry_condition_fn=_passing_failure)
 def relink(params: RunParameters) -> tuple[dict, float]:
-    return _timed("lifecycle of later dates", steps.step_relink, params)
+    return _timed("lifecycle of later dates", steps.run_spark_step, "relink", params)
 
 
 # No task retries: the webhook sink retries within its own budget, and a failed push is
 # picked up by the next run that pushes (the messages stay queued).
 @task(name="push")
 def push(params: RunParameters) -> tuple[dict, float]:
-    return _timed("push", steps.step_push, params)
+    return _timed("push", steps.run_spark_step, "push", params)
 
 
 @task(name="manifest", retries=2, retry_delay_seconds=5, retry_condition_fn=_passing_failure)
@@ -119,9 +120,9 @@ def backfill(params: BackfillParameters) -> list[dict]:
 
 
 def deployments(landing: str | None = None, lake: str | None = None, config: str | None = None,
-                master: str | None = None) -> list:
+                master: str | None = None, spark_submit: bool = False) -> list:
     """The nightly deployment on its cron schedule and the on-demand backfill deployment."""
-    common = {"landing": landing, "lake": lake, "config": config, "master": master}
+    common = {"landing": landing, "lake": lake, "config": config, "master": master, "spark_submit": spark_submit}
     nightly_deployment = nightly_scheduled.to_deployment(
         name="nightly", schedules=[Cron(NIGHTLY_CRON, timezone=TIMEZONE)], parameters=common,
         description="Nightly lipmon run for today's date in Asia/Shanghai",
@@ -134,7 +135,8 @@ def deployments(landing: str | None = None, lake: str | None = None, config: str
 
 @flow(name="lipmon-nightly-scheduled")
 def nightly_scheduled(landing: str | None = None, lake: str | None = None, config: str | None = None,
-                      master: str | None = None, snapshot_date: date | None = None) -> dict:
+                      master: str | None = None, spark_submit: bool = False,
+                      snapshot_date: date | None = None) -> dict:
     """The scheduled entry: the snapshot date defaults to today in Asia/Shanghai."""
     return nightly(RunParameters(snapshot_date=snapshot_date or steps.today(), landing=landing, lake=lake,
-                                 config=config, master=master))
+                                 config=config, master=master, spark_submit=spark_submit))

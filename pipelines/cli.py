@@ -44,6 +44,12 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--master", help="Spark master URL (env LIPMON_SPARK_MASTER; default local[2])")
 
 
+def _submit_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--spark-submit", action="store_true", default=None,
+                        help="run each Spark step through spark-submit against --master instead of in this "
+                             "process (env LIPMON_SPARK_SUBMIT=1; options for it in LIPMON_SPARK_SUBMIT_OPTIONS)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="lipmon", description="Low-income population dynamic monitoring (低收入人口动态监测).")
@@ -61,6 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "alerts.")
     p.add_argument("--date", type=_date, default=None, help="snapshot date YYYY-MM-DD (default: today in Asia/Shanghai)")
     _common(p)
+    _submit_option(p)
 
     p = sub.add_parser("backfill", help="rerun a range of snapshot dates in order",
                        description="Rerun the nightly pipeline for every date from --start to --end.")
@@ -68,6 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--end", type=_date, required=True)
     p.add_argument("--push", action="store_true", help="push alerts (backfills push nothing by default)")
     _common(p)
+    _submit_option(p)
 
     p = sub.add_parser("generate", help="write synthetic deliveries in the delivered formats",
                        description="Write a synthetic city's deliveries (deterministic for a given --seed).")
@@ -95,6 +103,23 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("serve", help="serve the Prefect deployments with their schedules",
                        description="Serve the nightly and backfill Prefect deployments.")
     _common(p)
+    _submit_option(p)
+
+    p = sub.add_parser("compare", help="compare two lakes' outputs of a date row for row",
+                       description="Compare the outputs of snapshot date --date in two lakes (the snapshot tables, "
+                                   "and bronze and quarantine of the deliveries up to it) as multisets of rows; "
+                                   "exit 0 if all are equal, 1 if any differs.")
+    p.add_argument("lake_a")
+    p.add_argument("lake_b")
+    p.add_argument("--date", type=_date, required=True, help="snapshot date YYYY-MM-DD")
+    p.add_argument("--snapshot-only", action="store_true", help="compare only the snapshot tables, not bronze "
+                                                                  "and quarantine")
+    p.add_argument("--master", help="Spark master URL (env LIPMON_SPARK_MASTER; default local[2])")
+
+    p = sub.add_parser("package", help="build the zips that spark-submit ships to a cluster",
+                       description="Write lipmon-<version>.zip (the code, for --py-files) and "
+                                   "lipmon-schemas-<version>.zip (the contracts, for --archives).")
+    p.add_argument("--out", default="dist", help="folder to write them to (default ./dist)")
     return parser
 
 
@@ -125,12 +150,19 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _spark_submit(args: argparse.Namespace) -> bool:
+    if args.spark_submit is not None:
+        return args.spark_submit
+    return os.environ.get("LIPMON_SPARK_SUBMIT", "").strip().lower() in ("1", "true", "yes")
+
+
 def _run_parameters(args: argparse.Namespace):
     from pydantic import ValidationError
 
     from pipelines.nightly import BackfillParameters, RunParameters
 
-    common = {"landing": args.landing, "lake": args.lake, "config": args.config, "master": args.master}
+    common = {"landing": args.landing, "lake": args.lake, "config": args.config, "master": args.master,
+              "spark_submit": _spark_submit(args)}
     try:
         if args.command == "backfill":
             return BackfillParameters(start=args.start, end=args.end, push=args.push, **common)
@@ -200,7 +232,8 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
     from flows import deployments
 
-    serve(*deployments(landing=args.landing, lake=args.lake, config=args.config, master=args.master))
+    serve(*deployments(landing=args.landing, lake=args.lake, config=args.config, master=args.master,
+                       spark_submit=_spark_submit(args)))
     return 0
 
 
@@ -241,7 +274,40 @@ def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_compare(args: argparse.Namespace, settings: Settings) -> int:
+    from pipelines.compare import compare_lakes
+    from pipelines.spark import build_spark
+
+    a, b = Path(args.lake_a), Path(args.lake_b)
+    for lake in (a, b):
+        if not (lake / "runs").is_dir():
+            raise UsageError(f"{lake}: not a lipmon lake (no runs/ folder)")
+    diffs = compare_lakes(build_spark(settings.master), a, b, args.date, ingested=not args.snapshot_only)
+    if not diffs:
+        raise UsageError(f"neither lake has outputs of {args.date}")
+    print(f"{'partition':<62}{'rows a':>10}{'rows b':>10}{'only a':>8}{'only b':>8}")
+    for d in diffs:
+        print(f"{d.partition:<62}{d.rows_a:>10}{d.rows_b:>10}{d.only_in_a:>8}{d.only_in_b:>8}"
+              f"{'' if d.equal else '  DIFFERENT'}")
+    different = [d.partition for d in diffs if not d.equal]
+    print(f"{len(diffs) - len(different)} of {len(diffs)} partition(s) equal row for row"
+          + (f"; different: {', '.join(different)}" if different else ""))
+    return 1 if different else 0
+
+
+def cmd_package(args: argparse.Namespace, settings: Settings) -> int:
+    from pipelines.submit import package
+
+    built = package(Path(args.out))
+    for path in built.values():
+        print(f"{path} ({path.stat().st_size} bytes)")
+    print(f"submit with: spark-submit --py-files {built['py_files']} jobs/night.py --date YYYY-MM-DD --lake ...")
+    return 0
+
+
 COMMANDS = {
+    "compare": cmd_compare,
+    "package": cmd_package,
     "bench": cmd_bench,
     "ingest": cmd_ingest,
     "run": cmd_run,
@@ -256,7 +322,7 @@ def main(argv: list[str] | None = None) -> int:
     _configure_logging()
     try:
         settings = Settings.resolve(landing=getattr(args, "landing", None), lake=getattr(args, "lake", None),
-                                    config=args.config, master=args.master)
+                                    config=getattr(args, "config", None), master=getattr(args, "master", None))
         return COMMANDS[args.command](args, settings)
     except KeyboardInterrupt:
         print("lipmon: interrupted", file=sys.stderr)

@@ -41,13 +41,16 @@ class QualityGateFailed(RuntimeError):
 
 
 class _Locations(BaseModel):
-    """Where a run reads and writes; None falls back to the environment, then the defaults."""
+    """Where a run reads and writes, and how its Spark steps run; None falls back to the
+    environment, then the defaults. `spark_submit`: each Spark step is a spark-submit of
+    its own (pipelines.submit) instead of running in this process."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     landing: str | None = None
     lake: str | None = None
     config: str | None = None
     master: str | None = None
+    spark_submit: bool = False
 
     def settings(self) -> Settings:
         return Settings.resolve(landing=self.landing, lake=self.lake, config=self.config, master=self.master)
@@ -215,6 +218,21 @@ def step_push(params: RunParameters) -> dict:
     with closing(open_sink(policy.push, lake, contract)) as sink:
         report = push_queued(lake, sink, contract, batch_size=policy.push.batch_size)
     return {"queued_today": queued, **report.to_dict()}
+
+
+SPARK_STEPS = {"ingest": step_ingest, "snapshot": step_snapshot, "relink": step_relink, "push": step_push}
+# The flow's name of each Spark step (as in the manifest's durations).
+STEP_NAMES = {"ingest": "ingest", "snapshot": "profiles, index and alerts", "relink": "lifecycle of later dates",
+              "push": "push"}
+
+
+def run_spark_step(step: str, params: RunParameters, *inputs) -> dict:
+    """One Spark step, in this process or through spark-submit as the parameters say."""
+    if params.spark_submit:
+        from pipelines.submit import submit_step
+
+        return submit_step(step, params, inputs)
+    return SPARK_STEPS[step](params, *inputs)
 
 
 def describe(step: str, result: dict) -> str:

@@ -10,6 +10,12 @@ from pathlib import Path
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 
+def schemas_dir() -> Path:
+    """The data contracts (`sources/`, `outputs/`): the project's `schemas/` folder, or
+    LIPMON_SCHEMAS where the code runs from a zip shipped with spark-submit."""
+    return Path(os.environ.get("LIPMON_SCHEMAS", PROJECT_ROOT / "schemas"))
+
+
 def _sample_landing() -> Path:
     local = Path("data/sample/landing")
     return local if local.is_dir() else PROJECT_ROOT / "data" / "sample" / "landing"
@@ -26,14 +32,15 @@ class Settings:
     @classmethod
     def resolve(cls, *, landing: str | None = None, lake: str | None = None, config: str | None = None,
                 master: str | None = None) -> "Settings":
-        """Command-line values win over the environment, which wins over the defaults."""
+        """Command-line values win over the environment, which wins over the defaults.
+        Folders are made absolute: Spark executors do not share the caller's working folder."""
         landing = landing or os.environ.get("LIPMON_LANDING")
         lake = lake or os.environ.get("LIPMON_LAKE")
         config = config or os.environ.get("LIPMON_CONFIG")
         return cls(
-            landing=Path(landing) if landing else _sample_landing(),
-            lake=Path(lake) if lake else Path("lake"),
-            config=Path(config) if config else None,
+            landing=(Path(landing) if landing else _sample_landing()).absolute(),
+            lake=Path(lake or "lake").absolute(),
+            config=Path(config).absolute() if config else None,
             master=master or os.environ.get("LIPMON_SPARK_MASTER") or None,
-            contracts_dir=Path(os.environ.get("LIPMON_CONTRACTS", PROJECT_ROOT / "schemas" / "sources")),
+            contracts_dir=Path(os.environ.get("LIPMON_CONTRACTS", schemas_dir() / "sources")).absolute(),
         )

@@ -108,8 +108,9 @@ def find_java_home() -> Path:
 
 def build_spark(master: str | None = None, *, app_name: str = "lipmon",
                 extra: dict[str, str] | None = None) -> SparkSession:
-    """Get or create the session. Under spark-submit (master already set) only our SQL
-    settings are applied; locally, Java and the master are chosen here."""
+    """Get or create the session. Started here (local mode, or a cluster master in-process),
+    Java, the master and the driver's JVM settings are chosen here; under spark-submit the
+    JVM is already running and our settings only fill in what the submission left unset."""
     submitted = "PYSPARK_GATEWAY_PORT" in os.environ  # spark-submit started the JVM already
     local = not submitted and (master or DEFAULT_MASTER).startswith("local")
     if not submitted:
@@ -118,22 +119,39 @@ def build_spark(master: str | None = None, *, app_name: str = "lipmon",
         # A local run stays on the loopback interface.
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
     log4j = resources.files("pipelines").joinpath("log4j2.properties")
-    builder = SparkSession.builder.appName(app_name)
+    builder = SparkSession.builder
     if master:
         builder = builder.master(master)
     elif not submitted:
         builder = builder.master(DEFAULT_MASTER)
     settings = {
+        "spark.app.name": app_name,
         **SPARK_SETTINGS,
-        # Quiet Spark's own logging to warnings; lipmon logs its progress itself. And let the
-        # JIT compile large methods: the row checks' generated code exceeds HotSpot's 8 KB
-        # limit, and without this it runs in the bytecode interpreter, several times slower.
-        "spark.driver.extraJavaOptions": f"-Dlog4j.configurationFile=file:{log4j} -XX:-DontCompileHugeMethods",
+        # Let the JIT compile large methods: the row checks' generated code exceeds HotSpot's
+        # 8 KB limit, and without this it runs in the bytecode interpreter, several times slower.
         "spark.executor.extraJavaOptions": "-XX:-DontCompileHugeMethods",
-        "spark.driver.memory": os.environ.get("LIPMON_DRIVER_MEMORY", "4g"),
-        **({"spark.driver.host": "127.0.0.1", "spark.driver.bindAddress": "127.0.0.1"} if local else {}),
+        **({} if submitted else _launch_settings(log4j, local)),
         **(extra or {}),
     }
+    if submitted:
+        # Under spark-submit the cluster's settings (its --conf and spark-defaults.conf) win:
+        # ours only fill what they leave unset.
+        from pyspark import SparkConf, SparkContext
+
+        SparkContext._ensure_initialized()
+        given = SparkConf()
+        settings = {k: v for k, v in settings.items() if not given.contains(k)}
     for key, value in settings.items():
         builder = builder.config(key, value)
     return builder.getOrCreate()
+
+
+def _launch_settings(log4j, local: bool) -> dict[str, str]:
+    """Settings of the driver's JVM: they only take effect when this process starts it."""
+    return {
+        # Quiet Spark's own logging to warnings (lipmon logs its progress itself); the JIT
+        # option as for executors.
+        "spark.driver.extraJavaOptions": f"-Dlog4j.configurationFile=file:{log4j} -XX:-DontCompileHugeMethods",
+        "spark.driver.memory": os.environ.get("LIPMON_DRIVER_MEMORY", "4g"),
+        **({"spark.driver.host": "127.0.0.1", "spark.driver.bindAddress": "127.0.0.1"} if local else {}),
+    }

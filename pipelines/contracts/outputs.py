@@ -14,9 +14,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from pipelines.contracts.model import ContractError
-from pipelines.settings import PROJECT_ROOT
-
-OUTPUTS_DIR = PROJECT_ROOT / "schemas" / "outputs"
+from pipelines.settings import schemas_dir
 
 SPARK_TYPES: dict[str, T.DataType] = {
     "string": T.StringType(), "long": T.LongType(), "double": T.DoubleType(), "boolean": T.BooleanType(),
@@ -64,7 +62,7 @@ def load_output_contract(path: Path) -> OutputContract:
 
 def output_contract(name: str) -> OutputContract:
     """The bundled output contract `schemas/outputs/<name>.yaml`."""
-    return load_output_contract(OUTPUTS_DIR / f"{name}.yaml")
+    return load_output_contract(schemas_dir() / "outputs" / f"{name}.yaml")
 
 
 def conform(df: DataFrame, contract: OutputContract) -> DataFrame:

@@ -1,0 +1,14 @@
+"""spark-submit entry point for the push of the date's new and escalated alerts:
+
+    spark-submit --py-files dist/lipmon-0.1.0.zip jobs/push.py --date D --lake K
+
+The same step as `lipmon run` runs; the master and resources come from spark-submit.
+`lipmon package` builds the zip; see docs/operations.md.
+"""
+
+import sys
+
+from pipelines.submit import job_main
+
+if __name__ == "__main__":
+    sys.exit(job_main("push", sys.argv[1:]))

@@ -1,0 +1,14 @@
+"""spark-submit entry point for the alert lifecycle of the published dates after --date:
+
+    spark-submit --py-files dist/lipmon-0.1.0.zip jobs/relink.py --date D --lake K
+
+The same step as `lipmon run` runs; the master and resources come from spark-submit.
+`lipmon package` builds the zip; see docs/operations.md.
+"""
+
+import sys
+
+from pipelines.submit import job_main
+
+if __name__ == "__main__":
+    sys.exit(job_main("relink", sys.argv[1:]))

@@ -1,0 +1,175 @@
+"""A night on a real Spark standalone cluster: a master and two one-core workers on
+127.0.0.1, started from the installed PySpark with `spark-class`, a `lipmon run
+--spark-submit` against it (each Spark step a spark-submit with the code zip on
+--py-files, two executors), and its outputs equal to the local-mode run row for row. The
+cluster is stopped afterwards, also when the test fails."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import httpx
+import pyarrow.parquet as pq
+import pytest
+
+import pyspark
+from pipelines.settings import PROJECT_ROOT
+from pipelines.spark import find_java_home
+from tests.conftest import SAMPLE_DATES, SAMPLE_KEY, lipmon_command
+
+DAY = SAMPLE_DATES[0]
+SPARK_CLASS = Path(pyspark.__file__).parent / "bin" / "spark-class"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _start(args: list[str], log: Path, env: dict) -> subprocess.Popen:
+    with open(log, "w") as out:  # the child keeps its own copy of the descriptor
+        return subprocess.Popen([str(SPARK_CLASS), *args], stdout=out, stderr=subprocess.STDOUT, env=env,
+                                start_new_session=True)
+
+
+def _stop(processes: list[subprocess.Popen]) -> None:
+    for p in processes:
+        if p.poll() is None:
+            os.killpg(p.pid, signal.SIGTERM)
+    for p in processes:
+        try:
+            p.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(p.pid, signal.SIGKILL)
+            p.wait()
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    """spark://127.0.0.1:<port> with two workers of one core and 1.5 GB each."""
+    work = tmp_path_factory.mktemp("cluster")
+    port, ui = _free_port(), _free_port()
+    env = {**os.environ, "JAVA_HOME": str(find_java_home()), "SPARK_LOCAL_IP": "127.0.0.1",
+           "SPARK_LOG_DIR": str(work), "SPARK_WORKER_DIR": str(work / "work")}
+    master = f"spark://127.0.0.1:{port}"
+    processes = [_start(["org.apache.spark.deploy.master.Master", "--host", "127.0.0.1", "--port", str(port),
+                         "--webui-port", str(ui)], work / "master.log", env)]
+    try:
+        for i in (1, 2):
+            processes.append(_start(["org.apache.spark.deploy.worker.Worker", "--host", "127.0.0.1",
+                                     "--cores", "1", "--memory", "1500m", "--webui-port", str(_free_port()),
+                                     "--work-dir", str(work / f"worker{i}"), master], work / f"worker{i}.log", env))
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                state = httpx.get(f"http://127.0.0.1:{ui}/json/", timeout=5).json()
+                if state.get("aliveworkers") == 2:
+                    break
+            except (httpx.HTTPError, ValueError):
+                pass
+            assert all(p.poll() is None for p in processes), "a cluster process exited; see " + str(work)
+            assert time.monotonic() < deadline, f"the workers did not register in 120 s; see {work}"
+            time.sleep(1)
+        yield master, ui
+    finally:
+        _stop(processes)
+
+
+def _canonical(folder: Path) -> list[str]:
+    """Every row of a Parquet folder as sorted JSON text: equal lists mean equal rows."""
+    rows = pq.read_table(folder).to_pylist() if folder.exists() else []
+    return sorted(json.dumps(r, sort_keys=True, default=str, ensure_ascii=False) for r in rows)
+
+
+def _compared_partitions(lake: Path) -> list[str]:
+    """The outputs of DAY's run: the snapshot tables, and bronze and quarantine of every
+    delivery dated on or before DAY."""
+    found = [f"{zone}/{table}/snapshot_date={DAY}"
+             for zone, table in (("gold", "household_profile"), ("gold", "alerts"), ("gold", "alert_resolutions"),
+                                 ("restricted", "alerts"))]
+    for zone in ("bronze", "quarantine"):
+        for p in sorted(lake.glob(f"{zone}/*/extract_date=*")):
+            if p.name.split("=", 1)[1] <= DAY.isoformat():
+                found.append(p.relative_to(lake).as_posix())
+    return found
+
+
+@pytest.fixture(scope="module")
+def cluster_night(cluster, tmp_path_factory):
+    """DAY run by `lipmon run --spark-submit` against the cluster: the lake and the master."""
+    master, ui = cluster
+    lake = tmp_path_factory.mktemp("cluster-night") / "lake"
+    env = {**os.environ, "LIPMON_PSEUDONYM_KEY": SAMPLE_KEY, "LIPMON_LAKE": str(lake), "SPARK_LOCAL_IP": "127.0.0.1",
+           "LIPMON_DRIVER_MEMORY": "1g",
+           # The operator's options; the shuffle partitions differ from lipmon's default (8).
+           "LIPMON_SPARK_SUBMIT_OPTIONS": "--executor-memory 1g --conf spark.executor.cores=1 "
+                                          "--conf spark.sql.shuffle.partitions=3"}
+    env.pop("LIPMON_LANDING", None)
+    done = subprocess.run([*lipmon_command(), "run", "--date", DAY.isoformat(), "--master", master, "--spark-submit"],
+                          env=env, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=1200)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return lake, master, ui
+
+
+def test_each_spark_step_ran_as_an_application_on_the_cluster_with_two_executors(cluster_night):
+    lake, master, ui = cluster_night
+    manifest = json.loads((lake / f"runs/{DAY}/manifest.json").read_text())
+    assert manifest["outcome"] == "succeeded"
+    assert manifest["parameters"]["spark_submit"] is True
+    for step in ("ingest", "snapshot", "relink", "push"):
+        section = manifest["lifecycle" if step == "relink" else step]
+        placed = section["spark"]
+        assert placed["master"] == master, step
+        assert placed["executors"] == 2, (step, placed)
+        assert placed["application_id"].startswith("app-"), step
+        assert placed["shuffle_partitions"] == 3, step  # the submission's setting won
+        assert (lake / f"runs/{DAY}/submit/{step}.log").stat().st_size > 0
+    # The master saw the four applications finish, under the names lipmon gave them.
+    finished = httpx.get(f"http://127.0.0.1:{ui}/json/", timeout=5).json()["completedapps"]
+    assert {a["name"] for a in finished} >= {f"lipmon-{s}-{DAY}" for s in ("ingest", "snapshot", "relink", "push")}
+
+
+def test_the_cluster_night_equals_the_local_mode_night_row_for_row(cluster_night, sample_nights):
+    lake, _, _ = cluster_night
+    local_lake, _ = sample_nights
+    compared = _compared_partitions(local_lake)
+    assert compared == _compared_partitions(lake)
+    assert len(compared) > 10
+    for partition in compared:
+        expected = _canonical(local_lake / partition)
+        assert _canonical(lake / partition) == expected, partition
+    # Not vacuous: the local run scored households and alerted some.
+    assert len(_canonical(local_lake / f"gold/alerts/snapshot_date={DAY}")) > 50
+
+
+def test_lipmon_compare_says_equal_for_the_two_runs_and_names_a_changed_partition(cluster_night, sample_nights,
+                                                                                   spark, tmp_path):
+    lake, _, _ = cluster_night
+    local_lake, _ = sample_nights
+    done = subprocess.run([*lipmon_command(), "compare", str(local_lake), str(lake), "--date", DAY.isoformat()],
+                          cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    partitions = len(_compared_partitions(local_lake))
+    assert f"{partitions} of {partitions} partition(s) equal row for row" in done.stdout
+
+    from pipelines.compare import compare_lakes
+
+    changed = tmp_path / "changed"
+    shutil.copytree(lake, changed)
+    alerts = changed / f"gold/alerts/snapshot_date={DAY}"
+    table = pq.read_table(alerts)
+    shutil.rmtree(alerts)
+    alerts.mkdir()
+    pq.write_table(table.slice(1), alerts / "part-00000.parquet")  # one alert fewer
+    diffs = {d.partition: d for d in compare_lakes(spark, local_lake, changed, DAY)}
+    assert [p for p, d in diffs.items() if not d.equal] == [f"gold/alerts/snapshot_date={DAY}"]
+    d = diffs[f"gold/alerts/snapshot_date={DAY}"]
+    assert (d.rows_a - d.rows_b, d.only_in_a, d.only_in_b) == (1, 1, 0)

@@ -1,0 +1,113 @@
+"""What spark-submit mode ships and how its failures read: the code and contracts zips
+(reproducible, importable and readable from a zip, as executors and a cluster driver see
+them), the submit command line, and a failing submitted step's one-line reason."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import zipfile
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from pipelines.nightly import RunParameters
+from pipelines.submit import SubmitFailed, job_main, package, submit_command, submit_step
+
+D = date(2026, 11, 28)
+
+
+def test_package_is_reproducible_and_holds_the_code_and_the_contracts(tmp_path):
+    first, second = package(tmp_path / "a"), package(tmp_path / "b")
+    for kind in ("py_files", "schemas"):
+        assert first[kind].read_bytes() == second[kind].read_bytes(), kind
+    code = set(zipfile.ZipFile(first["py_files"]).namelist())
+    assert {"flows.py", "pipelines/__init__.py", "pipelines/submit.py", "pipelines/log4j2.properties",
+            "pipelines/policy/defaults.yaml", "pipelines/ingest/rows.py"} <= code
+    assert not [n for n in code if "__pycache__" in n or n.endswith(".pyc")]
+    contracts = set(zipfile.ZipFile(first["schemas"]).namelist())
+    assert {"sources/residents.yaml", "sources/medical_settlements.yaml", "sources/social_security.yaml",
+            "outputs/alerts.yaml", "outputs/household_profile.yaml"} <= contracts
+
+
+def test_the_code_runs_from_the_zip_with_the_contracts_from_the_archive(tmp_path):
+    built = package(tmp_path / "dist")
+    schemas = tmp_path / "schemas"  # what --archives lipmon-schemas.zip#schemas unpacks
+    zipfile.ZipFile(built["schemas"]).extractall(schemas)
+    probe = ("import pipelines, flows\n"
+             "from pipelines.contracts import load_contracts\n"
+             "from pipelines.contracts.outputs import output_contract\n"
+             "from pipelines.policy import load_policy\n"
+             "from pipelines.settings import Settings\n"
+             "print(pipelines.__file__)\n"
+             "print(sorted(load_contracts(Settings.resolve().contracts_dir)))\n"
+             "print(len(output_contract('alerts').columns), load_policy(None).digest()[:8])\n")
+    env = {**os.environ, "PYTHONPATH": str(built["py_files"]), "LIPMON_SCHEMAS": str(schemas)}
+    env.pop("LIPMON_CONTRACTS", None)
+    done = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, env=env, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    where, sources, outputs = done.stdout.splitlines()
+    assert where.startswith(str(built["py_files"]))  # imported from the zip, not the checkout
+    assert sources == "['medical_settlements', 'residents', 'social_security']"
+    assert int(outputs.split()[0]) > 10
+
+
+def test_submit_command_puts_the_operator_options_after_ours_and_absolute_paths_for_the_job(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("LIPMON_SPARK_SUBMIT_OPTIONS", "--executor-memory 3g --conf spark.sql.shuffle.partitions=64")
+    monkeypatch.setenv("LIPMON_PY_FILES", str(package(tmp_path / "dist")["py_files"]))
+    params = RunParameters(snapshot_date=D, lake="relative-lake", master="spark://10.0.0.1:7077", spark_submit=True)
+    cmd = submit_command("snapshot", params, tmp_path / "in.json", tmp_path / "out.json")
+    assert cmd[0].endswith("spark-submit")
+    assert cmd[cmd.index("--master") + 1] == "spark://10.0.0.1:7077"
+    assert cmd[cmd.index("--name") + 1] == f"lipmon-snapshot-{D}"
+    assert cmd[cmd.index("--py-files") + 1] == os.environ["LIPMON_PY_FILES"]
+    job = next(i for i, a in enumerate(cmd) if a.endswith("jobs/snapshot.py"))
+    assert cmd.index("--executor-memory") < job and cmd.index("--py-files") < cmd.index("--executor-memory")
+    assert cmd[cmd.index("--lake") + 1] == str(tmp_path / "relative-lake")  # executors have another cwd
+    assert cmd[job + 1:job + 3] == ["--date", D.isoformat()]
+
+
+def test_a_submitted_step_that_fails_says_why_in_one_line_and_where_its_log_is(tmp_path, monkeypatch):
+    monkeypatch.setenv("LIPMON_DRIVER_MEMORY", "1g")
+    lake = tmp_path / "lake"
+    params = RunParameters(snapshot_date=D, lake=str(lake), master="local[1]", spark_submit=True)
+    with pytest.raises(SubmitFailed) as failed:
+        submit_step("snapshot", params)  # nothing landed: the job's quality gate refuses
+    message = str(failed.value)
+    assert "spark-submit of snapshot exited 1: lipmon snapshot: residents: no delivery landed on or before" in message
+    log = lake / f"runs/{D}/submit/snapshot.log"
+    assert str(log) in message and log.stat().st_size > 0
+    assert not (lake / f"runs/{D}/submit/snapshot.result.json").exists()
+
+
+def test_a_job_given_a_bad_date_is_a_usage_error():
+    with pytest.raises(SystemExit) as exited:
+        job_main("ingest", ["--date", "2026-13-01"])
+    assert exited.value.code == 2
+
+
+@pytest.mark.parametrize(("argv", "env", "expected"), [
+    ([], None, False), (["--spark-submit"], None, True), ([], "1", True), ([], "no", False)])
+def test_spark_submit_mode_from_the_option_or_the_environment(argv, env, expected, monkeypatch):
+    from pipelines.cli import _run_parameters, build_parser
+
+    if env is None:
+        monkeypatch.delenv("LIPMON_SPARK_SUBMIT", raising=False)
+    else:
+        monkeypatch.setenv("LIPMON_SPARK_SUBMIT", env)
+    args = build_parser().parse_args(["run", "--date", D.isoformat(), *argv])
+    assert _run_parameters(args).spark_submit is expected
+
+
+def test_jobs_folder_has_an_entry_point_per_spark_step():
+    from pipelines.nightly import SPARK_STEPS
+    from pipelines.settings import PROJECT_ROOT
+
+    for step in (*SPARK_STEPS, "night"):
+        text = (PROJECT_ROOT / "jobs" / f"{step}.py").read_text()
+        assert f'job_main("{step}", sys.argv[1:])' in text, step
+    assert Path(PROJECT_ROOT / "jobs").is_dir()
