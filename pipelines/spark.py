@@ -79,7 +79,7 @@ def _bundled_java_home() -> Path | None:
     )
     if not launcher.exists() or launcher.read_text() != script:
         launcher.parent.mkdir(parents=True, exist_ok=True)
-        tmp = launcher.with_suffix(".tmp")
+        tmp = launcher.with_suffix(f".{os.getpid()}.tmp")  # processes starting together each write their own
         tmp.write_text(script)
         tmp.chmod(0o755)
         tmp.replace(launcher)

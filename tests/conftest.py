@@ -14,11 +14,35 @@ import pytest
 
 from pipelines.settings import PROJECT_ROOT
 
+# The modules that share the session's sample_nights run on one test worker.
+SAMPLE_MODULES = {"test_cluster", "test_published", "test_sample_end_to_end"}
 SAMPLE_KEY = "test-pseudonym-key"
 SAMPLE_DATES = [date(2026, 11, 27), date(2026, 11, 28)]  # the sample has daily settlements from 11-22
 
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+
+
+def pytest_collection_modifyitems(items):
+    """With pytest-xdist's loadgroup: one worker per module, and one for the sample's modules."""
+    for item in items:
+        module = item.module.__name__.rsplit(".", 1)[-1]
+        item.add_marker(pytest.mark.xdist_group("sample" if module in SAMPLE_MODULES else module))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def prefect_home(tmp_path_factory):
+    """A Prefect home (and database) per test worker: the temporary Prefect servers that
+    `lipmon run` processes start would otherwise share one SQLite database across workers."""
+    home = tmp_path_factory.getbasetemp() / f"prefect-{os.environ.get('PYTEST_XDIST_WORKER', 'main')}"
+    home.mkdir(exist_ok=True)
+    before = os.environ.get("PREFECT_HOME")
+    os.environ["PREFECT_HOME"] = str(home)
+    yield home
+    if before is None:
+        os.environ.pop("PREFECT_HOME", None)
+    else:
+        os.environ["PREFECT_HOME"] = before
 
 
 @pytest.fixture(scope="session")

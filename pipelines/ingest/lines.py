@@ -62,6 +62,8 @@ def read_numbered_lines(spark: SparkSession, paths: list[str]) -> DataFrame:
         "extract_date": F.to_date(folder_date),
         "source_file": F.regexp_extract(F.col("file_path"), r"([^/]+)$", 1),
         # Files in path order as a number: "first by file, then line" without comparing strings.
-        "file_ordinal": F.dense_rank().over(Window.orderBy("file_path")),
+        # Evaluated on the per-split table, so one partition is right; naming it explicitly
+        # keeps Spark from warning, once per delivery, about an unpartitioned window.
+        "file_ordinal": F.dense_rank().over(Window.partitionBy(F.lit(0)).orderBy("file_path")),
     }
     return number_lines(raw, per_file).select("extract_date", "source_file", "file_ordinal", "line_number", "raw_text")
