@@ -19,6 +19,9 @@ log = logging.getLogger("lipmon")
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("DO_NOT_TRACK", "1")
+# Prefect waits 20 s for its temporary server; on a busy machine, or with a fresh Prefect
+# database to migrate, it can take longer.
+os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
 TZ = ZoneInfo("Asia/Shanghai")
 
 
