@@ -16,8 +16,8 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-SNAPSHOT_TABLES = (("gold", "household_profile"), ("gold", "alerts"), ("gold", "alert_resolutions"),
-                   ("restricted", "alerts"))
+from pipelines.published import PUBLISHED_TABLES
+
 
 
 @dataclass(frozen=True)
@@ -35,8 +35,8 @@ class PartitionDiff:
 
 def partitions_of(lake: Path, day: date, *, ingested: bool = True) -> list[str]:
     """The date's output partitions present in a lake, as paths relative to it."""
-    found = [f"{zone}/{table}/snapshot_date={day}" for zone, table in SNAPSHOT_TABLES
-             if (lake / zone / table / f"snapshot_date={day}").is_dir()]
+    found = [f"{table}/snapshot_date={day}" for table in PUBLISHED_TABLES
+             if (lake / table / f"snapshot_date={day}").is_dir()]
     if ingested:
         for zone in ("bronze", "quarantine"):
             found += [p.relative_to(lake).as_posix() for p in sorted(lake.glob(f"{zone}/*/extract_date=*"))

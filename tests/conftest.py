@@ -14,51 +14,11 @@ import pytest
 
 from pipelines.settings import PROJECT_ROOT
 
-# The modules that share the session's sample_nights run on one test worker.
-SAMPLE_MODULES = {"test_cluster", "test_published", "test_sample_end_to_end"}
-# Roughly how long the slow modules take on 2 cores (seconds), for the scheduler's order.
-MODULE_SECONDS = {"sample": 600, "test_publishing": 260, "test_bench": 180, "test_flows": 175,
-                  "test_monitoring_nights": 150, "test_ingest": 80}
 SAMPLE_KEY = "test-pseudonym-key"
 SAMPLE_DATES = [date(2026, 11, 27), date(2026, 11, 28)]  # the sample has daily settlements from 11-22
 
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-
-
-@pytest.hookimpl(optionalhook=True)
-def pytest_xdist_make_scheduler(config, log):
-    """With pytest-xdist: each test module runs whole on one worker (its module fixtures are
-    computed once), and the modules sharing the sample's nights run on the same one."""
-    from xdist.scheduler import LoadScopeScheduling
-
-    class ModuleScheduling(LoadScopeScheduling):
-        def _split_scope(self, nodeid: str) -> str:
-            module = nodeid.split("::", 1)[0].rsplit("/", 1)[-1].removesuffix(".py")
-            return "sample" if module in SAMPLE_MODULES else module
-
-        def _assign_work_unit(self, node) -> None:
-            # The longest first, so that the two workers finish together.
-            longest = max(self.workqueue, key=lambda scope: MODULE_SECONDS.get(scope, 0))
-            self.workqueue.move_to_end(longest, last=False)
-            super()._assign_work_unit(node)
-
-    return ModuleScheduling(config, log)
-
-
-@pytest.fixture(scope="session", autouse=True)
-def prefect_home(tmp_path_factory):
-    """A Prefect home (and database) per test worker: the temporary Prefect servers that
-    `lipmon run` processes start would otherwise share one SQLite database across workers."""
-    home = tmp_path_factory.getbasetemp() / f"prefect-{os.environ.get('PYTEST_XDIST_WORKER', 'main')}"
-    home.mkdir(exist_ok=True)
-    before = os.environ.get("PREFECT_HOME")
-    os.environ["PREFECT_HOME"] = str(home)
-    yield home
-    if before is None:
-        os.environ.pop("PREFECT_HOME", None)
-    else:
-        os.environ["PREFECT_HOME"] = before
 
 
 @pytest.fixture(scope="session")

@@ -9,7 +9,6 @@ import subprocess
 import sys
 import zipfile
 from datetime import date
-from pathlib import Path
 
 import pytest
 
@@ -110,4 +109,3 @@ def test_jobs_folder_has_an_entry_point_per_spark_step():
     for step in (*SPARK_STEPS, "night"):
         text = (PROJECT_ROOT / "jobs" / f"{step}.py").read_text()
         assert f'job_main("{step}", sys.argv[1:])' in text, step
-    assert Path(PROJECT_ROOT / "jobs").is_dir()
