@@ -189,3 +189,24 @@ def test_top_reasons_are_the_largest_weighted_components(result):
     assert result["H3"]["top_reasons"] == ["income", "unemployment", "dependency"]  # 0.4, 0.1, 0.075
     assert result["H6"]["top_reasons"] == []
     assert result["H1"]["top_reasons"] == ["unemployment"]
+
+
+def test_money_sums_do_not_depend_on_the_order_spark_adds_rows_in(spark):
+    # In doubles, (0.1 + 0.2) + 0.3 = 0.6000000000000001 but (0.3 + 0.2) + 0.1 = 0.6: summed
+    # as doubles, the income would depend on the partitioning. Summed exactly it is
+    # 0.60 yuan over 12 months, however the rows arrive.
+    residents = spark.createDataFrame([person("q1", "Q1", "01", date(1980, 1, 1))], RESIDENT_COLUMNS)
+    amounts = ["0.1", "0.2", "0.3"]
+    payments = [(f"r{i}", "q1", INCOME_MONTHS[i], "wage_contribution", Decimal(a)) for i, a in enumerate(amounts)]
+    settlements = [settlement(f"m{i}", "q1", "outpatient", a, date(2026, 3, 1 + i)) for i, a in enumerate(amounts)]
+    standards = standards_table(spark, POLICY, D)
+    seen = set()
+    for order, partitions in ((lambda rows: rows, 1), (lambda rows: rows[::-1], 1), (lambda rows: rows, 3)):
+        profiles = household_profiles(
+            residents,
+            spark.createDataFrame(order(payments), PAYMENT_COLUMNS).repartition(partitions),
+            spark.createDataFrame(order(settlements), SETTLEMENT_COLUMNS).repartition(partitions),
+            standards, POLICY, Windows.of(D, POLICY.index))
+        [row] = profiles.collect()
+        seen.add((row["wage_income"], row["income"], row["oop_12m"]))
+    assert seen == {(0.6 / 12, 0.6 / 12, 0.6)}

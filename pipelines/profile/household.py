@@ -1,7 +1,14 @@
 """The household profile (一户一档) as of snapshot date D: members and their ages, the
 household's region and residence type, monthly income by component over the 12 whole
 months before D's month, out-of-pocket medical cost over (D - 365 days, D], the dibao
-standard in force, and the counts behind every index component. Pure transforms."""
+standard in force, and the counts behind every index component. Pure transforms.
+
+Money is summed in whole fen (cents) as 64-bit integers, which is exact, and only the
+sums become yuan in floating point. Summing doubles would make the last bits depend on the
+order Spark adds rows in (the partitioning, the cluster, adaptive execution) and, through
+ties in the rounded index, even ranks: the same inputs must give the same outputs under
+any configuration. (Decimal sums would be exact too, but their wide results are summed as
+Java BigDecimals, several times slower.)"""
 
 from __future__ import annotations
 
@@ -25,10 +32,24 @@ def age_at(birth_date: Column, as_of: date) -> Column:
     return F.lit(as_of.year) - F.year(birth_date) - F.when(before_birthday, 1).otherwise(0)
 
 
+def fen(amount: Column) -> Column:
+    """A delivered yuan amount (a decimal with 2 places) as whole fen, exactly."""
+    return (amount * 100).cast("long")
+
+
+def yuan(fen_amount: Column) -> Column:
+    return fen_amount.cast("double") / 100
+
+
+def _exact_sum(column: str) -> Column:
+    """A household's total of a per-person amount in fen, members without any counting 0."""
+    return F.sum(F.coalesce(F.col(column), F.lit(0))).alias(column)
+
+
 def person_payments(payments: DataFrame, windows: Windows) -> DataFrame:
     """Per person: 12-month sums by item, and whether a wage contribution exists in the
     income window and in the unemployment window."""
-    amount = F.col("amount").cast("double")
+    amount = fen(F.col("amount"))
     in_recent = F.col("period").isin(windows.unemployment_periods)
     return (
         payments
@@ -49,7 +70,7 @@ def person_medical(settlements: DataFrame, windows: Windows, policy: Policy) -> 
     """Per person: out-of-pocket cost in the medical window, whether they had an illness
     visit there, and their largest inpatient out-of-pocket cost in the shock window."""
     day = F.col("settlement_date")
-    oop = F.col("out_of_pocket").cast("double")
+    oop = fen(F.col("out_of_pocket"))
     in_year = (day > F.lit(windows.medical_after)) & (day <= F.lit(windows.as_of))
     in_shock = (day > F.lit(windows.inpatient_shock_after)) & (day <= F.lit(windows.as_of))
     return (
@@ -115,17 +136,17 @@ def household_profiles(residents: DataFrame, payments: DataFrame, settlements: D
             F.count(F.lit(1)).alias("size"),
             F.min_by(F.struct("region_code", "residence_type", "person_id", "name",
                               (F.col("relation_to_head") == HEAD).alias("is_head")), representative).alias("rep"),
-            F.sum(F.coalesce("wage_12m", F.lit(0.0))).alias("wage_12m"),
-            F.sum(F.coalesce("pension_12m", F.lit(0.0))).alias("pension_12m"),
-            F.sum(F.coalesce("unemployment_12m", F.lit(0.0))).alias("unemployment_12m"),
+            _exact_sum("wage_12m"),
+            _exact_sum("pension_12m"),
+            _exact_sum("unemployment_12m"),
             F.max(F.coalesce("has_wage_12m", F.lit(False))).alias("has_wage_income"),
             F.count(F.when(is_child, 1)).alias("children"),
             F.count(F.when(is_elderly, 1)).alias("elderly"),
             F.count(F.when(working_age, 1)).alias("working_age"),
             F.count(F.when(working_age & ~F.coalesce("has_recent_wage", F.lit(False)), 1)).alias("working_age_without_wage"),
             F.count(F.when(F.coalesce("ill", F.lit(False)), 1)).alias("ill_members"),
-            F.sum(F.coalesce("oop_12m", F.lit(0.0))).alias("oop_12m"),
-            F.max("max_inpatient_oop_recent").alias("max_inpatient_oop_recent"),
+            _exact_sum("oop_12m"),
+            yuan(F.max("max_inpatient_oop_recent")).alias("max_inpatient_oop_recent"),
         )
     )
     county = F.substring(F.col("rep.region_code"), 1, 6)
@@ -141,7 +162,7 @@ def household_profiles(residents: DataFrame, payments: DataFrame, settlements: D
         .join(F.broadcast(fallback), on=F.col("rep.residence_type") == F.col("_rtype_any"), how="left")
         .join(recent_deaths(residents, windows), on="household_id", how="left")
     )
-    income = (F.col("wage_12m") + F.col("pension_12m") + F.col("unemployment_12m")) / ix.income_window_months
+    income = yuan(F.col("wage_12m") + F.col("pension_12m") + F.col("unemployment_12m")) / ix.income_window_months
     standard = F.coalesce(F.col("_s"), F.col("_s_any"))
     return profiled.select(
         "household_id",
@@ -159,15 +180,15 @@ def household_profiles(residents: DataFrame, payments: DataFrame, settlements: D
         "working_age",
         "working_age_without_wage",
         "ill_members",
-        (F.col("wage_12m") / ix.income_window_months).alias("wage_income"),
-        (F.col("pension_12m") / ix.income_window_months).alias("pension_income"),
-        (F.col("unemployment_12m") / ix.income_window_months).alias("unemployment_income"),
+        (yuan(F.col("wage_12m")) / ix.income_window_months).alias("wage_income"),
+        (yuan(F.col("pension_12m")) / ix.income_window_months).alias("pension_income"),
+        (yuan(F.col("unemployment_12m")) / ix.income_window_months).alias("unemployment_income"),
         income.alias("income"),
         (income / F.col("size")).alias("per_capita_income"),
         standard.alias("dibao_standard"),
         (income / F.col("size") / standard).alias("income_ratio"),
         "has_wage_income",
-        "oop_12m",
+        yuan(F.col("oop_12m")).alias("oop_12m"),
         F.coalesce(F.col("recent_deaths"), F.lit(0)).alias("recent_deaths"),
         (F.coalesce(F.col("max_inpatient_oop_recent"), F.lit(0.0))
          >= F.lit(ix.shock_out_of_pocket_multiple) * standard).alias("catastrophic_inpatient"),
