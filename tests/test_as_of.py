@@ -29,3 +29,16 @@ def test_income_window_is_the_twelve_whole_months_before_the_snapshot_month():
         "2025-11", "2025-12", "2026-01", "2026-02", "2026-03", "2026-04",
         "2026-05", "2026-06", "2026-07", "2026-08", "2026-09", "2026-10"]
     assert months_before(date(2026, 1, 1), 3) == ["2025-10", "2025-11", "2025-12"]
+
+
+def test_many_redelivered_keys_are_joined_by_a_shuffle_with_the_same_result(spark, monkeypatch):
+    import pipelines.profile.as_of as as_of
+
+    rows = [(f"S{i}", i, date(2026, 10, 1)) for i in range(20)]
+    rows += [(f"S{i}", 1000 + i, date(2026, 11, 1)) for i in range(0, 20, 2)]  # every other key redelivered
+    df = spark.createDataFrame(rows, "settlement_id string, out_of_pocket int, extract_date date")
+    expected = sorted((f"S{i}", 1000 + i if i % 2 == 0 else i) for i in range(20))
+    for limit in (as_of.BROADCAST_REPEATED_KEYS, 0):   # broadcast, then a shuffle join
+        monkeypatch.setattr(as_of, "BROADCAST_REPEATED_KEYS", limit)
+        got = as_of.incremental_as_of(df, CONTRACTS["medical_settlements"], date(2026, 11, 28)).collect()
+        assert sorted((r["settlement_id"], r["out_of_pocket"]) for r in got) == expected
