@@ -80,8 +80,16 @@ def to_quarantine(rows: DataFrame) -> DataFrame:
 
 
 def with_orphan_flag(bronze: DataFrame, column: str, reference_ids: DataFrame) -> DataFrame:
-    """Flag rows whose person is not in the reference registry (valid rows, only counted)."""
-    known = reference_ids.select(F.col(column).alias("_ref_id"), F.lit(0.0).alias(ORPHAN_FLAG)).distinct()
+    """Flag rows whose person is not in the reference registry (valid rows, only counted).
+
+    Only the registry entries of this delivery's persons are kept (a semi join on the
+    delivery's distinct ids), so a day of settlements reads one column of the registry
+    and broadcasts a few thousand ids instead of shuffling millions of registry rows."""
+    wanted = bronze.select(F.col(column).alias("_ref_id")).distinct()
+    known = (reference_ids.select(F.col(column).alias("_ref_id"))
+             .join(wanted, on="_ref_id", how="left_semi")
+             .distinct()
+             .select("_ref_id", F.lit(0.0).alias(ORPHAN_FLAG)))
     return (
         bronze
         .join(known, on=bronze[column] == known["_ref_id"], how="left")
