@@ -99,6 +99,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--work", default="bench", help="folder for the cached cities, lakes and logs (default ./bench)")
     p.add_argument("--out", help="JSON result file (default WORK/result.json)")
     p.add_argument("--seed", type=int, default=7)
+    p.add_argument("--steady-repeats", type=int, default=1, metavar="N",
+                   help="run the steady night N times, each on the lake as the cold run left it, and "
+                        "report the median and spread (default 1)")
     p.add_argument("--driver-memory", help="Spark driver memory for the runs, e.g. 6g (env LIPMON_DRIVER_MEMORY)")
     p.add_argument("--config", help="configuration file for the runs (env LIPMON_CONFIG)")
     p.add_argument("--master", help="Spark master URL for the runs (env LIPMON_SPARK_MASTER; default local[2])")
@@ -260,11 +263,14 @@ def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
     sizes = list(SCALING_HOUSEHOLDS) if args.scaling else (args.households or [2_000_000])
     if any(n < 1 for n in sizes):
         raise UsageError(f"--households must be at least 1, got {min(sizes)}")
+    if args.steady_repeats < 1:
+        raise UsageError(f"--steady-repeats must be at least 1, got {args.steady_repeats}")
     work = Path(args.work)
     out = Path(args.out) if args.out else work / "result.json"
     run_options = [*(["--config", str(settings.config)] if settings.config else []),
                    *(["--master", settings.master] if settings.master else [])]
-    payload = run_bench(sizes, work, out, seed=args.seed, driver_memory=args.driver_memory, run_options=run_options)
+    payload = run_bench(sizes, work, out, seed=args.seed, driver_memory=args.driver_memory, run_options=run_options,
+                        steady_repeats=args.steady_repeats)
     print(f"{'households':>11}{'night':>14}{'wall s':>9}{'ingest s':>10}{'snapshot s':>11}{'rows/s':>9}{'peak GB':>9}")
     for r in payload["results"]:
         for name in ("cold_run", "steady_night"):
@@ -273,6 +279,11 @@ def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
             print(f"{r['households']:>11}{name:>14}{n['wall_seconds']:>9.1f}{steps.get('ingest', 0):>10.1f}"
                   f"{steps.get('profiles, index and alerts', 0):>11.1f}{n['ingest_rows_per_second'] or 0:>9}"
                   f"{n['peak_tree_rss_bytes'] / 1e9:>9.2f}")
+        spread = r.get("steady_spread")
+        if spread:
+            print(f"{r['households']:>11} steady night x{spread['runs']}: median {spread['median_wall_seconds']:.1f} s, "
+                  f"min {spread['min_wall_seconds']:.1f} s, max {spread['max_wall_seconds']:.1f} s, "
+                  f"spread {spread['spread_seconds']:.1f} s")
     print(f"result: {out}")
     return 0
 

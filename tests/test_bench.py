@@ -13,11 +13,11 @@ from pipelines.bench import cached_city, scaling_table
 HOUSEHOLDS = 120
 
 
-def test_bench_measures_a_cold_run_and_a_steady_night(tmp_path):
+def test_bench_measures_a_cold_run_and_repeated_steady_nights(tmp_path):
     out = tmp_path / "result.json"
     done = subprocess.run(
         [sys.executable, "-m", "pipelines.cli", "bench", "--households", str(HOUSEHOLDS),
-         "--work", str(tmp_path / "work"), "--out", str(out)],
+         "--work", str(tmp_path / "work"), "--out", str(out), "--steady-repeats", "2"],
         capture_output=True, text=True, timeout=900,
     )
     assert done.returncode == 0, done.stderr[-3000:]
@@ -44,6 +44,18 @@ def test_bench_measures_a_cold_run_and_a_steady_night(tmp_path):
         assert outputs[table]["parquet_files"] > 0 and outputs[table]["bytes"] > 0
     assert result["machine"]["cpus"] >= 1 and result["versions"]["pyspark"]
     assert "cold_run" in done.stdout and str(out) in done.stdout
+    # Each repeat ran the same night on the lake as the cold run left it: the same rows
+    # landed and the same households scored, and the spread covers exactly these runs.
+    first, second = result["steady_nights"]
+    assert first["rows_landed_by_source"] == second["rows_landed_by_source"] == day_after
+    assert (first["households"], first["alerts"]) == (second["households"], second["alerts"])
+    spread = result["steady_spread"]
+    walls = sorted([first["wall_seconds"], second["wall_seconds"]])
+    assert spread["runs"] == 2 and spread["wall_seconds"] == walls
+    assert spread["spread_seconds"] == round(walls[1] - walls[0], 2)
+    assert steady["wall_seconds"] == walls[0]
+    assert "steady night x2: median" in done.stdout
+    assert not (tmp_path / "work" / f"lake-{HOUSEHOLDS}-after-cold").exists()
 
 
 def test_generated_city_is_cached_by_its_parameters(tmp_path):
