@@ -19,7 +19,6 @@ from pyspark.sql import types as T
 from pipelines.published import PUBLISHED_TABLES
 
 
-
 @dataclass(frozen=True)
 class PartitionDiff:
     partition: str

@@ -27,10 +27,11 @@ from pipelines.contracts.outputs import OutputContract, conform, output_contract
 from pipelines.index.hardship import score
 from pipelines.lake import Lake, checkpoint, publish, read_json, write_json
 from pipelines.policy import ConfigError, Policy
-from pipelines.profile.as_of import incremental_as_of
+from pipelines.profile.as_of import incremental_as_of, repeated_key_hashes
 from pipelines.profile.household import household_profiles, standards_table
 from pipelines.profile.window import Windows
 from pipelines.pseudonym import fingerprint, hmac_sha256_hex
+from pipelines.spark import broadcast_if_small
 from pipelines.published import refresh_outputs
 
 log = logging.getLogger(__name__)
@@ -82,7 +83,10 @@ def read_inputs(spark: SparkSession, lake: Lake, contracts: dict[str, Contract],
             dates = dates[-1:]
             inputs[name] = _bronze(spark, lake, contract, dates)
         else:
-            inputs[name] = incremental_as_of(_bronze(spark, lake, contract, dates), contract, as_of)
+            bronze = _bronze(spark, lake, contract, dates)
+            # Cached (the caller's clearCache releases it): counted here, then joined twice.
+            repeated = repeated_key_hashes(bronze, contract, as_of).persist(StorageLevel.MEMORY_AND_DISK)
+            inputs[name] = incremental_as_of(bronze, contract, as_of, broadcast_if_small(repeated))
         result.inputs[name] = [d.isoformat() for d in dates]
     return inputs
 

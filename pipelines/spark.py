@@ -13,7 +13,8 @@ import subprocess
 from importlib import resources
 from pathlib import Path
 
-from pyspark.sql import SparkSession
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
 
 DEFAULT_MASTER = "local[2]"
 
@@ -33,6 +34,18 @@ SPARK_SETTINGS: dict[str, str] = {
     # Fewer, larger input splits for CSV lines (128 MB is the default; keep it explicit).
     "spark.sql.files.maxPartitionBytes": "134217728",
 }
+
+
+# A computed side table (duplicate keys of a delivery, redelivered keys of a year) of up to
+# this many rows is broadcast to every task; a larger one is joined by a shuffle, so that
+# an unusual delivery cannot exhaust the driver's memory.
+BROADCAST_MAX_ROWS = 2_000_000
+
+
+def broadcast_if_small(df: DataFrame) -> DataFrame:
+    """`df` marked for broadcast when it has at most BROADCAST_MAX_ROWS rows. Counting it is
+    one Spark job: pass a staged or cached table, not a plan that would be computed twice."""
+    return F.broadcast(df) if df.count() <= BROADCAST_MAX_ROWS else df
 
 
 class JavaNotFound(RuntimeError):

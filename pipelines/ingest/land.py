@@ -34,12 +34,11 @@ from pipelines.ingest.lines import read_numbered_lines
 from pipelines.ingest.rows import check_rows, duplicate_keys, flag_duplicates
 from pipelines.lake import Lake, publish, read_json, remove, write_json
 from pipelines.quality.gx_runner import validate_dataframe
+from pipelines.spark import broadcast_if_small
 
 log = logging.getLogger(__name__)
 
 DELIVERY_RECORD = "_delivery.json"
-# Up to this many duplicated keys are broadcast to the rows; more are joined by a shuffle.
-BROADCAST_DUPLICATE_KEYS = 2_000_000
 
 
 class QualityGateFailed(RuntimeError):
@@ -165,9 +164,7 @@ class SourceLanding:
                   "duplicates": staging / "duplicates", "validated": staging / "validated"}
         # The keys delivered twice are few: staged first, then broadcast to every row.
         duplicate_keys(rows).write.parquet(str(staged["duplicates"]))
-        duplicates = self.spark.read.parquet(str(staged["duplicates"]))
-        if duplicates.count() <= BROADCAST_DUPLICATE_KEYS:
-            duplicates = F.broadcast(duplicates)
+        duplicates = broadcast_if_small(self.spark.read.parquet(str(staged["duplicates"])))
         flagged = flag_duplicates(rows, duplicates)
         # Kept rows need no raw text: only bad rows keep it, which keeps the cache small.
         flagged = flagged.withColumn("raw_text", F.when(F.size("reasons") > 0, F.col("raw_text")))
