@@ -179,3 +179,15 @@ def test_data_docs_and_repeated_suite_names(people, tmp_path, monkeypatch):
     assert all(str(p.relative_to(docs)) in index for p in pages)
     # Nothing was written outside docs_dir (in particular no gx/ project folder).
     assert [p.name for p in tmp_path.iterdir()] == ["docs"]
+
+
+def test_counts_without_example_values(people):
+    # The ingestion gate's mode: counts and rates only, no values of the column, and no cache.
+    result = validate_dataframe(people, "people_counts", SPECS[:4], examples=0, cache=False)
+    unique, household_80, _, district = result.outcomes
+    assert unique.success is False and unique.details["unexpected_count"] == 2  # person 3 twice
+    assert unique.observed == pytest.approx(40.0)
+    assert household_80.success is True and household_80.details["unexpected_count"] == 1
+    assert district.success is False and district.details["unexpected_count"] == 1  # X99
+    assert all("partial_unexpected_list" not in o.details for o in result.outcomes)
+    assert "X99" not in json.dumps(result.to_dict()) and not people.storageLevel.useMemory

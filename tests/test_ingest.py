@@ -122,6 +122,11 @@ def test_ingest_lands_ready_deliveries_up_to_the_date_and_accounts_for_every_row
     orphan = [o for o in quality["outcomes"] if o["column"] == "_is_orphan"]
     assert len(orphan) == 1 and orphan[0]["observed"] == pytest.approx(1 / 4)
     assert orphan[0]["success"] is False and not orphan[0]["critical"]   # reported, does not stop the source
+    # Counts and rates only: no example values (a listed orphan would be a person's ID number).
+    assert all("partial_unexpected_list" not in o["details"] for q in ingest_report["quality"].values()
+               for o in q["outcomes"])
+    registry = quality_by_name(ingest_report["quality"]["residents"])
+    assert registry["person_id is never empty"]["details"]["unexpected_count"] == 0
     assert (lake / "runs/2026-11-28/quality/data_docs/index.html").exists()
 
 
@@ -181,3 +186,7 @@ def test_utf8_residents_file_is_rejected_as_wrong_encoding(spark, landing, lake)
     report = ingest(spark, Lake(lake), landing, CONTRACTS, as_of=D)
     assert report.results[0].status == "failed"
     assert "residents_1.csv" in report.results[0].error
+
+
+def quality_by_name(suite: dict) -> dict:
+    return {o["name"]: o for o in suite["outcomes"]}

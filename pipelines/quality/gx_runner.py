@@ -123,14 +123,25 @@ def validate_dataframe(
     specs: list[ExpectationSpec],
     *,
     docs_dir: Path | None = None,
+    examples: int = _PARTIAL_LIMIT,
+    cache: bool = True,
 ) -> SuiteOutcome:
     """Validate `df` against `specs` as one GX suite; optionally add the run to Data Docs.
 
     Each call builds a fresh ephemeral GX context, so names never clash between calls. With
     `docs_dir`, the expectation and validation-result stores are kept in
     `docs_dir/_gx_store/` and the HTML site in `docs_dir/` (index.html lists every run).
-    `df` is cached while GX computes its metrics and uncached afterwards, unless the caller had
-    cached it already.
+
+    `examples`: how many unexpected values each expectation reports (GX's partial
+    unexpected list). Counts and percentages are always reported; with 0 GX computes only
+    those, one aggregate per expectation, whereas listing examples costs a further scan or
+    two per expectation (a filter that finds nothing reads every row) - and the examples
+    are values of the column, which may be personal.
+
+    `cache`: GX persists `df` while it computes its metrics, which pays when `df` is
+    expensive to recompute. For a plain Parquet scan it does not: each expectation reads
+    one column, and caching first writes every column to memory. After validation the
+    cache is dropped, unless the caller had cached `df` already.
     """
     if not specs:
         raise ValueError("specs is empty: nothing to validate")
@@ -139,7 +150,7 @@ def validate_dataframe(
     context = gx.get_context(mode="ephemeral", project_config=_context_config(docs_dir))
 
     batch_definition = (
-        context.data_sources.add_spark(name="lipmon_spark")
+        context.data_sources.add_spark(name="lipmon_spark", persist=cache)
         .add_dataframe_asset(name=suite_name)
         .add_batch_definition_whole_dataframe(name="whole_dataframe")
     )
@@ -160,9 +171,11 @@ def validate_dataframe(
             name=suite_name,
             validation_definitions=[validation],
             actions=actions,
+            # SUMMARY adds, per expectation, a count of each unexpected value listed;
+            # BASIC with no examples asks GX for the counts only.
             result_format={
-                "result_format": "SUMMARY",
-                "partial_unexpected_count": _PARTIAL_LIMIT,
+                "result_format": "SUMMARY" if examples else "BASIC",
+                "partial_unexpected_count": examples,
             },
         )
     )
@@ -180,7 +193,7 @@ def validate_dataframe(
     (suite_result,) = result.run_results.values()
 
     by_index = {r.expectation_config.meta["lipmon_index"]: r for r in suite_result.results}
-    outcomes = [_outcome(spec, by_index.get(i)) for i, spec in enumerate(specs)]
+    outcomes = [_outcome(spec, by_index.get(i), examples) for i, spec in enumerate(specs)]
     return SuiteOutcome(
         suite_name=suite_name,
         success=all(o.success for o in outcomes),
@@ -251,16 +264,14 @@ def _to_gx(gx, index: int, spec: ExpectationSpec):
         raise ValueError(f"{spec.label}: invalid params for {spec.kind!r}: {exc}") from exc
 
 
-def _outcome(spec: ExpectationSpec, evr) -> ExpectationOutcome:
+def _outcome(spec: ExpectationSpec, evr, examples: int) -> ExpectationOutcome:
     if evr is None:  # GX returned no result for this expectation: treat as a failure
         success, result, error = False, {}, "no result returned by Great Expectations"
     else:
         success, result, error = bool(evr.success), dict(evr.result or {}), _error(evr)
     details = {k: result[k] for k in _DETAIL_KEYS if k in result}
-    if "partial_unexpected_list" in result:
-        details["partial_unexpected_list"] = list(result["partial_unexpected_list"])[
-            :_PARTIAL_LIMIT
-        ]
+    if examples and "partial_unexpected_list" in result:
+        details["partial_unexpected_list"] = list(result["partial_unexpected_list"])[:examples]
     if error:
         details["error"] = error
     observed = result.get("observed_value", result.get("unexpected_percent"))
