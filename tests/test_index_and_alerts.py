@@ -210,3 +210,16 @@ def test_money_sums_do_not_depend_on_the_order_spark_adds_rows_in(spark):
         [row] = profiles.collect()
         seen.add((row["wage_income"], row["income"], row["oop_12m"]))
     assert seen == {(0.6 / 12, 0.6 / 12, 0.6)}
+
+
+def test_money_with_a_third_decimal_place_is_refused_not_truncated(spark):
+    # 0.005 yuan is half a fen: cast to whole fen it would vanish without a word.
+    residents = spark.createDataFrame([person("q1", "Q1", "01", date(1980, 1, 1))], RESIDENT_COLUMNS)
+    payments = spark.createDataFrame(
+        [("r0", "q1", INCOME_MONTHS[0], "wage_contribution", Decimal("100.005"))],
+        PAYMENT_COLUMNS.replace("decimal(14,2)", "decimal(14,3)"))
+    settlements = spark.createDataFrame([settlement("m0", "q1", "outpatient", "1.00", date(2026, 3, 1))],
+                                        SETTLEMENT_COLUMNS)
+    with pytest.raises(ValueError, match=r"amount: .* at most 2 places; it is decimal\(14,3\)"):
+        household_profiles(residents, payments, settlements, standards_table(spark, POLICY, D), POLICY,
+                           Windows.of(D, POLICY.index))

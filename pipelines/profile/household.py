@@ -16,6 +16,7 @@ from datetime import date
 
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
+from pyspark.sql import types as T
 
 from pipelines.policy import Policy
 from pipelines.profile.window import Windows
@@ -32,9 +33,14 @@ def age_at(birth_date: Column, as_of: date) -> Column:
     return F.lit(as_of.year) - F.year(birth_date) - F.when(before_birthday, 1).otherwise(0)
 
 
-def fen(amount: Column) -> Column:
-    """A delivered yuan amount (a decimal with 2 places) as whole fen, exactly."""
-    return (amount * 100).cast("long")
+def fen(df: DataFrame, column: str) -> Column:
+    """A delivered yuan amount as whole fen, exactly. The amount must be a decimal of at
+    most 2 places: a third place would be cut off silently by the cast."""
+    dtype = df.schema[column].dataType
+    if not isinstance(dtype, T.DecimalType) or dtype.scale > 2:
+        raise ValueError(f"{column}: money is summed in whole fen, so it must be a decimal with at most "
+                         f"2 places; it is {dtype.simpleString()} (see the column's contract)")
+    return (F.col(column) * 100).cast("long")
 
 
 def yuan(fen_amount: Column) -> Column:
@@ -49,7 +55,7 @@ def _exact_sum(column: str) -> Column:
 def person_payments(payments: DataFrame, windows: Windows) -> DataFrame:
     """Per person: 12-month sums by item, and whether a wage contribution exists in the
     income window and in the unemployment window."""
-    amount = fen(F.col("amount"))
+    amount = fen(payments, "amount")
     in_recent = F.col("period").isin(windows.unemployment_periods)
     return (
         payments
@@ -70,7 +76,7 @@ def person_medical(settlements: DataFrame, windows: Windows, policy: Policy) -> 
     """Per person: out-of-pocket cost in the medical window, whether they had an illness
     visit there, and their largest inpatient out-of-pocket cost in the shock window."""
     day = F.col("settlement_date")
-    oop = fen(F.col("out_of_pocket"))
+    oop = fen(settlements, "out_of_pocket")
     in_year = (day > F.lit(windows.medical_after)) & (day <= F.lit(windows.as_of))
     in_shock = (day > F.lit(windows.inpatient_shock_after)) & (day <= F.lit(windows.as_of))
     return (
