@@ -187,7 +187,8 @@ def bench_city(households: int, work: Path, *, seed: int = 7, as_of: date = AS_O
         nights.append(_night(landing, lake, as_of + timedelta(days=1), work, env, run_options or []))
     shutil.rmtree(after_cold, ignore_errors=True)
     # The median run stands for the steady night (the lower median: the faster of two).
-    steady = sorted(nights, key=lambda n: n["wall_seconds"])[(len(nights) - 1) // 2]
+    spread = _spread(nights)
+    steady = next(n for n in nights if n["wall_seconds"] == spread["median_wall_seconds"])
     result = {
         "households": households,
         "seed": seed,
@@ -197,7 +198,7 @@ def bench_city(households: int, work: Path, *, seed: int = 7, as_of: date = AS_O
         "generate_seconds": generated.get("seconds"),
         "cold_run": cold,
         "steady_night": steady,
-        **({"steady_nights": nights, "steady_spread": _spread(nights)} if steady_repeats > 1 else {}),
+        **({"steady_nights": nights, "steady_spread": spread} if steady_repeats > 1 else {}),
         "outputs": lake_usage(lake),
         "machine": machine(),
         "versions": versions(),
