@@ -42,7 +42,8 @@ def today_in_shanghai() -> date:
 
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--landing", help="landing folder of deliveries (env LIPMON_LANDING; default: the bundled sample)")
-    parser.add_argument("--lake", help="lake folder for outputs (env LIPMON_LAKE; default ./lake)")
+    parser.add_argument("--lake", help="lake for outputs: a folder or a Hadoop URI such as hdfs://nn:8020/lake "
+                        "(env LIPMON_LAKE; default ./lake)")
     parser.add_argument("--config", help="configuration file (env LIPMON_CONFIG)")
     parser.add_argument("--master", help="Spark master URL (env LIPMON_SPARK_MASTER; default local[2])")
 
@@ -290,13 +291,15 @@ def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_compare(args: argparse.Namespace, settings: Settings) -> int:
     from pipelines.compare import compare_lakes
+    from pipelines.storage import lake_location
     from pipelines.spark import build_spark
 
-    a, b = Path(args.lake_a), Path(args.lake_b)
+    spark = build_spark(settings.master)   # first: a lake at a URI is read through its JVM
+    a, b = lake_location(args.lake_a), lake_location(args.lake_b)
     for lake in (a, b):
         if not (lake / "runs").is_dir():
             raise UsageError(f"{lake}: not a lipmon lake (no runs/ folder)")
-    diffs = compare_lakes(build_spark(settings.master), a, b, args.date, ingested=not args.snapshot_only)
+    diffs = compare_lakes(spark, a, b, args.date, ingested=not args.snapshot_only)
     if not diffs:
         raise UsageError(f"neither lake has outputs of {args.date}")
     print(f"{'partition':<62}{'rows a':>10}{'rows b':>10}{'only a':>8}{'only b':>8}")

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
-from pathlib import Path
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from pipelines.published import PUBLISHED_TABLES
+from pipelines.storage import Location
 
 
 @dataclass(frozen=True)
@@ -32,7 +32,7 @@ class PartitionDiff:
         return self.rows_a == self.rows_b and not self.only_in_a and not self.only_in_b
 
 
-def partitions_of(lake: Path, day: date, *, ingested: bool = True) -> list[str]:
+def partitions_of(lake: Location, day: date, *, ingested: bool = True) -> list[str]:
     """The date's output partitions present in a lake, as paths relative to it."""
     found = [f"{table}/snapshot_date={day}" for table in PUBLISHED_TABLES
              if (lake / table / f"snapshot_date={day}").is_dir()]
@@ -49,12 +49,12 @@ def _comparable(df: DataFrame) -> DataFrame:
                       if isinstance(f.dataType, T.MapType) else F.col(f.name) for f in df.schema.fields])
 
 
-def _read(spark: SparkSession, lake: Path, table: str, partitions: list[str]) -> DataFrame | None:
+def _read(spark: SparkSession, lake: Location, table: str, partitions: list[str]) -> DataFrame | None:
     paths = [str(lake / p) for p in partitions]
     return _comparable(spark.read.option("basePath", str(lake / table)).parquet(*paths)) if paths else None
 
 
-def compare_table(spark: SparkSession, a: Path, b: Path, table: str, in_a: list[str], in_b: list[str]) -> list[PartitionDiff]:
+def compare_table(spark: SparkSession, a: Location, b: Location, table: str, in_a: list[str], in_b: list[str]) -> list[PartitionDiff]:
     """One table's partitions in one Spark job: rows of both lakes counted per distinct
     row and partition; a row counted differently on the two sides is a difference."""
     left, right = _read(spark, a, table, in_a), _read(spark, b, table, in_b)
@@ -82,7 +82,7 @@ def compare_table(spark: SparkSession, a: Path, b: Path, table: str, in_a: list[
             for p in sorted(set(in_a) | set(in_b))]
 
 
-def compare_lakes(spark: SparkSession, a: Path, b: Path, day: date, *, ingested: bool = True) -> list[PartitionDiff]:
+def compare_lakes(spark: SparkSession, a: Location, b: Location, day: date, *, ingested: bool = True) -> list[PartitionDiff]:
     """Every partition of the date in either lake; one missing from a lake counts as empty there."""
     in_a, in_b = partitions_of(a, day, ingested=ingested), partitions_of(b, day, ingested=ingested)
     tables = sorted({p.rsplit("/", 1)[0] for p in in_a + in_b})

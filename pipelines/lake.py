@@ -2,6 +2,7 @@
 
 A partition is written aside under `_staging/` and swapped into place with renames on
 the same filesystem, so readers see the old partition or the new one, never half of one.
+The root is a local folder or a Hadoop-compatible URI (pipelines.storage).
 """
 
 from __future__ import annotations
@@ -10,12 +11,13 @@ import ctypes
 import json
 import os
 import signal
-import shutil
 import uuid
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import Iterable
+
+from pipelines.storage import Location, is_remote, rename, rmtree, write_atomically
 
 # In runs/D/: written last by a run that published everything; withdrawn when a run of D starts.
 SUCCESS_MARKER = "_SUCCESS"
@@ -23,18 +25,18 @@ SUCCESS_MARKER = "_SUCCESS"
 
 @dataclass(frozen=True)
 class Lake:
-    root: Path
+    root: Location
 
-    def bronze(self, source: str, extract_date: date | None = None) -> Path:
+    def bronze(self, source: str, extract_date: date | None = None) -> Location:
         return self._partition("bronze", source, "extract_date", extract_date)
 
-    def quarantine(self, source: str, extract_date: date | None = None) -> Path:
+    def quarantine(self, source: str, extract_date: date | None = None) -> Location:
         return self._partition("quarantine", source, "extract_date", extract_date)
 
-    def table(self, zone: str, table: str, snapshot_date: date | None = None) -> Path:
+    def table(self, zone: str, table: str, snapshot_date: date | None = None) -> Location:
         return self._partition(zone, table, "snapshot_date", snapshot_date)
 
-    def run_dir(self, run_date: date) -> Path:
+    def run_dir(self, run_date: date) -> Location:
         return self.root / "runs" / run_date.isoformat()
 
     def run_dates(self) -> list[date]:
@@ -48,12 +50,12 @@ class Lake:
                 continue
         return sorted(found)
 
-    def staging(self) -> Path:
+    def staging(self) -> Location:
         path = self.root / "_staging" / uuid.uuid4().hex
         path.mkdir(parents=True, exist_ok=True)
         return path
 
-    def _partition(self, zone: str, table: str, key: str, value: date | None) -> Path:
+    def _partition(self, zone: str, table: str, key: str, value: date | None) -> Location:
         base = self.root / zone / table
         return base if value is None else base / f"{key}={value.isoformat()}"
 
@@ -91,28 +93,29 @@ def _exchange(a: Path, b: Path) -> bool:
     return result == 0
 
 
-def publish(staged: Path, final: Path) -> None:
+def publish(staged: Location, final: Location) -> None:
     """Swap a fully written directory into place. Readers see the old partition or the new
     one: a new partition is one rename; a replacement is one atomic exchange of the two
     directories where the filesystem supports it (Linux local filesystems), else a rename
-    aside and a rename in, which `recover` repairs if a run dies between the two."""
+    aside and a rename in (HDFS, NFS, object stores), which `recover` repairs if a run dies
+    between the two."""
     final.parent.mkdir(parents=True, exist_ok=True)
     if not final.exists():
-        os.rename(staged, final)
+        rename(staged, final)
         return
     checkpoint("publish:before-swap")
-    if _exchange(staged, final):
+    if not is_remote(final) and _exchange(staged, final):
         checkpoint("publish:after-swap")
-        shutil.rmtree(staged, ignore_errors=True)
+        rmtree(staged)
         return
     retired = final.parent / f".retired-{final.name}-{uuid.uuid4().hex[:8]}"
-    os.rename(final, retired)
+    rename(final, retired)
     checkpoint("publish:between-renames")
-    os.rename(staged, final)
-    shutil.rmtree(retired, ignore_errors=True)
+    rename(staged, final)
+    rmtree(retired)
 
 
-def recover(table_dir: Path) -> list[Path]:
+def recover(table_dir: Location) -> list[Location]:
     """Put back partitions a killed run had renamed aside and not replaced; drop leftovers."""
     restored = []
     if not table_dir.is_dir():
@@ -121,9 +124,9 @@ def recover(table_dir: Path) -> list[Path]:
         name = retired.name[len(".retired-"):].rsplit("-", 1)[0]
         final = table_dir / name
         if final.exists():
-            shutil.rmtree(retired, ignore_errors=True)
+            rmtree(retired)
         else:
-            os.rename(retired, final)
+            rename(retired, final)
             restored.append(final)
     return restored
 
@@ -134,42 +137,27 @@ def checkpoint(name: str) -> None:
         os.kill(os.getpid(), signal.SIGKILL)
 
 
-def remove(path: Path) -> None:
+def remove(path: Location) -> None:
     """Retire a published directory (rename first, so readers never see half of it)."""
     if path.exists():
         retired = path.parent / f".retired-{path.name}-{uuid.uuid4().hex[:8]}"
-        os.rename(path, retired)
-        shutil.rmtree(retired, ignore_errors=True)
+        rename(path, retired)
+        rmtree(retired)
 
 
-def write_json(path: Path, payload: dict) -> None:
+def write_json(path: Location, payload: dict) -> None:
     """Write JSON atomically (a temporary file renamed over the target)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-    tmp.write_text(json.dumps(payload, indent=2, ensure_ascii=False, default=str) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    text = json.dumps(payload, indent=2, ensure_ascii=False, default=str) + "\n"
+    write_atomically(path, text.encode("utf-8"), durable=False)
 
 
-def write_lines(path: Path, lines: Iterable[str]) -> None:
-    """Write a text file atomically and durably: a temporary file flushed to disk, renamed
-    over the target, then the folder entry flushed. After a crash the file is there whole
-    or not at all (the push ledger and the outbox rely on it)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-    with open(tmp, "w", encoding="utf-8") as fh:
-        for line in lines:
-            fh.write(line + "\n")
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-    folder = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(folder)
-    finally:
-        os.close(folder)
+def write_lines(path: Location, lines: Iterable[str]) -> None:
+    """Write a text file atomically and durably: after a crash the file is there whole or
+    not at all, and once this returns it is on disk (the push ledger and the outbox rely on it)."""
+    write_atomically(path, "".join(line + "\n" for line in lines).encode("utf-8"), durable=True)
 
 
-def read_json(path: Path) -> dict | None:
+def read_json(path: Location) -> dict | None:
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):

@@ -27,6 +27,7 @@ from pipelines.policy import load_policy
 from pipelines.pseudonym import fingerprint, load_key
 from pipelines.published import describe_outputs
 from pipelines.settings import Settings
+from pipelines.storage import is_remote
 
 log = logging.getLogger(__name__)
 TZ = ZoneInfo("Asia/Shanghai")
@@ -260,6 +261,10 @@ def check_configuration(params: RunParameters) -> dict:
     """Fail before any work on a bad configuration; the facts the manifest records. The
     date's `_SUCCESS` marker is withdrawn until this run has published everything."""
     settings = params.settings()
+    if is_remote(settings.lake) and not params.spark_submit:
+        # A lake at a URI is reached through Spark's JVM: start the session, with its
+        # settings, before anything touches the lake.
+        _spark(settings)
     (Lake(settings.lake).run_dir(params.snapshot_date) / SUCCESS_MARKER).unlink(missing_ok=True)
     policy = load_policy(settings.config)
     policy.standards_on(params.snapshot_date)

@@ -12,10 +12,11 @@ import hashlib
 import logging
 import os
 import secrets
-from pathlib import Path
 
 from pyspark.sql import Column
 from pyspark.sql import functions as F
+
+from pipelines.storage import Location, is_remote
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +40,7 @@ def fingerprint(key: bytes) -> str:
     return hashlib.sha256(b"lipmon-pseudonym-key-fingerprint:" + key).hexdigest()[:16]
 
 
-def load_key(key_file: Path) -> bytes:
+def load_key(key_file: Location) -> bytes:
     """The pseudonymisation secret (its UTF-8 bytes)."""
     from_env = os.environ.get(ENV_KEY)
     if from_env:
@@ -50,9 +51,13 @@ def load_key(key_file: Path) -> bytes:
             raise ValueError(f"pseudonym key file {key_file} is empty")
         return key.encode("utf-8")
     key_file.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(secrets.token_hex(32) + "\n")
+    new_key = secrets.token_hex(32) + "\n"
+    if is_remote(key_file):
+        key_file.write_bytes(new_key.encode("utf-8"), durable=True, permission="600")
+    else:
+        fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(new_key)
     log.warning("created a new pseudonym key in %s (owner-readable only); keep it: household keys depend on it",
                 key_file)
     return key_file.read_text(encoding="utf-8").strip().encode("utf-8")

@@ -19,6 +19,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pipelines.lake import SUCCESS_MARKER, Lake, read_json, write_json
+from pipelines.storage import Location, is_remote, lake_location, parquet_rows
 
 # The output tables a nightly run publishes per snapshot date, as "zone/table".
 PUBLISHED_TABLES = ("gold/household_profile", "gold/alerts", "gold/alert_resolutions", "restricted/alerts")
@@ -36,22 +37,22 @@ def _known(table: str) -> str:
     return table
 
 
-def _folder(lake: Lake, table: str, day: date) -> Path:
+def _folder(lake: Lake, table: str, day: date) -> Location:
     zone, name = _known(table).split("/")
     return lake.table(zone, name, day)
 
 
-def _data_files(folder: Path) -> list[Path]:
+def _data_files(folder: Location) -> list[Location]:
     """The Parquet files of a partition folder; Spark's `_SUCCESS` and hidden `.crc` files
     are not data."""
     return sorted(p for p in folder.iterdir()
                   if p.is_file() and p.suffix == ".parquet" and not p.name.startswith((".", "_")))
 
 
-def describe_partition(lake_root: Path | str, table: str, snapshot_date: date) -> dict | None:
+def describe_partition(lake_root: Location | str, table: str, snapshot_date: date) -> dict | None:
     """A published partition as the manifest lists it: its files with their sizes, and
     its rows from the Parquet footers (no data is read). None if the partition does not exist."""
-    lake = Lake(Path(lake_root))
+    lake = Lake(lake_location(lake_root))
     folder = _folder(lake, table, snapshot_date)
     if not folder.is_dir():
         return None
@@ -60,21 +61,21 @@ def describe_partition(lake_root: Path | str, table: str, snapshot_date: date) -
         "table": table,
         "partition": folder.relative_to(lake.root).as_posix(),
         "files": [{"name": p.name, "bytes": p.stat().st_size} for p in files],
-        "rows": sum(pq.read_metadata(p).num_rows for p in files),
+        "rows": sum(parquet_rows(p) for p in files),
     }
 
 
-def describe_outputs(lake_root: Path | str, snapshot_date: date) -> list[dict]:
+def describe_outputs(lake_root: Location | str, snapshot_date: date) -> list[dict]:
     """The manifest's `outputs` section: every output table whose partition for the date exists."""
     described = (describe_partition(lake_root, table, snapshot_date) for table in PUBLISHED_TABLES)
     return [entry for entry in described if entry is not None]
 
 
-def refresh_outputs(lake_root: Path | str, snapshot_date: date, tables: Iterable[str]) -> bool:
+def refresh_outputs(lake_root: Location | str, snapshot_date: date, tables: Iterable[str]) -> bool:
     """After partitions of an already published date were rewritten (a relink of its alert
     lifecycle), describe them again in its manifest; its `_SUCCESS` stays. A manifest
     without `outputs` (a failed run) is left alone. Returns whether the manifest changed."""
-    lake = Lake(Path(lake_root))
+    lake = Lake(lake_location(lake_root))
     path = lake.run_dir(snapshot_date) / MANIFEST
     manifest = read_json(path)
     if not manifest or "outputs" not in manifest:
@@ -101,10 +102,10 @@ def _as_date(snapshot_date: date | str) -> date:
     return snapshot_date if isinstance(snapshot_date, date) else date.fromisoformat(snapshot_date)
 
 
-def published_dates(lake_root: Path | str, table: str) -> list[date]:
+def published_dates(lake_root: Location | str, table: str) -> list[date]:
     """Dates whose run is complete (`runs/D/_SUCCESS`) and whose manifest lists the table, oldest first."""
     _known(table)
-    lake = Lake(Path(lake_root))
+    lake = Lake(lake_location(lake_root))
     complete = [d for d in lake.run_dates() if (lake.run_dir(d) / SUCCESS_MARKER).exists()]
     return [d for d in complete if _entry(read_json(lake.run_dir(d) / MANIFEST), table)]
 
@@ -119,12 +120,12 @@ def _why_not_complete(lake: Lake, day: date) -> str:
     return "a run is recomputing it, or was interrupted: retry after it finishes"
 
 
-def published_files(lake_root: Path | str, table: str, snapshot_date: date | str) -> list[Path]:
+def published_files(lake_root: Location | str, table: str, snapshot_date: date | str) -> list[Location]:
     """Exactly the files the date's manifest lists for the table, after checking that the
     run is complete and that each file is still there with its published size. Raises
     NotPublished otherwise. Other files in the folder (a half-copied object, a run's
     leftovers) are not the table."""
-    lake = Lake(Path(lake_root))
+    lake = Lake(lake_location(lake_root))
     day = _as_date(snapshot_date)
     folder = _folder(lake, table, day)
     run_dir = lake.run_dir(day)
@@ -153,7 +154,7 @@ def published_files(lake_root: Path | str, table: str, snapshot_date: date | str
     return files
 
 
-def read_published(lake_root: Path | str, table: str, snapshot_date: date | str) -> pd.DataFrame:
+def read_published(lake_root: Location | str, table: str, snapshot_date: date | str) -> pd.DataFrame:
     """The table's published rows for the date: exactly the manifest's files, read with
     pyarrow, with the `snapshot_date` column (a date) that reading the partitioned table
     gives. Raises NotPublished as `published_files` does, also when the partition changes
@@ -161,7 +162,7 @@ def read_published(lake_root: Path | str, table: str, snapshot_date: date | str)
     day = _as_date(snapshot_date)
     files = published_files(lake_root, table, day)
     try:
-        parts = [pq.read_table(path) for path in files]
+        parts = [pq.read_table(pa.BufferReader(path.read_bytes()) if is_remote(path) else path) for path in files]
     except (OSError, pa.ArrowException):
         published_files(lake_root, table, day)   # raises NotPublished if a run replaced it meanwhile
         raise

@@ -7,6 +7,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from pipelines.storage import Location, lake_location
+
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -24,7 +26,7 @@ def _sample_landing() -> Path:
 @dataclass(frozen=True)
 class Settings:
     landing: Path
-    lake: Path
+    lake: Location   # a local folder or a Hadoop-compatible URI (hdfs://, s3a://, ...)
     config: Path | None
     master: str | None
     contracts_dir: Path
@@ -39,7 +41,7 @@ class Settings:
         config = config or os.environ.get("LIPMON_CONFIG")
         return cls(
             landing=(Path(landing) if landing else _sample_landing()).absolute(),
-            lake=Path(lake or "lake").absolute(),
+            lake=lake_location(lake or "lake"),
             config=Path(config).absolute() if config else None,
             master=master or os.environ.get("LIPMON_SPARK_MASTER") or None,
             contracts_dir=Path(os.environ.get("LIPMON_CONTRACTS", schemas_dir() / "sources")).absolute(),

@@ -9,7 +9,6 @@ one that was recomputed, so a backfill leaves no later date compared with stale 
 from __future__ import annotations
 
 import logging
-import shutil
 import time
 from dataclasses import dataclass, field
 from datetime import date
@@ -26,6 +25,7 @@ from pipelines.contracts.derive import bronze_schema
 from pipelines.contracts.outputs import OutputContract, conform, output_contract
 from pipelines.index.hardship import score
 from pipelines.lake import Lake, checkpoint, publish, read_json, write_json
+from pipelines.storage import rmtree
 from pipelines.policy import ConfigError, Policy
 from pipelines.profile.as_of import incremental_as_of, repeated_key_hashes
 from pipelines.profile.household import household_profiles, standards_table
@@ -177,7 +177,7 @@ def build_snapshot(spark: SparkSession, lake: Lake, contracts: dict[str, Contrac
         _publish_lifecycle(lake, staged, as_of)
         publish(staged["household_profile"], lake.table("gold", "household_profile", as_of))
     finally:
-        shutil.rmtree(staging, ignore_errors=True)
+        rmtree(staging)
         scored.unpersist()
         alerts.unpersist()
         spark.catalog.clearCache()
@@ -225,7 +225,7 @@ def relink_lifecycle(spark: SparkSession, lake: Lake, *, after: date) -> list[da
             resolved_count = spark.read.parquet(str(staged["alert_resolutions"])).count()
             _publish_lifecycle(lake, staged, day)
         finally:
-            shutil.rmtree(staging, ignore_errors=True)
+            rmtree(staging)
         record = read_json(lake.run_dir(day) / "snapshot.json") or {"as_of": day.isoformat()}
         record.update(alerts_by_status=statuses, resolved=resolved_count, lifecycle_against=previous_date,
                       lifecycle_relinked_after=after)

@@ -21,6 +21,7 @@ import argparse
 import logging
 import os
 import shlex
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -33,6 +34,7 @@ from pathlib import Path
 import pipelines
 from pipelines.lake import read_json, write_json
 from pipelines.settings import PROJECT_ROOT, schemas_dir
+from pipelines.storage import is_remote, lake_location
 
 log = logging.getLogger(__name__)
 
@@ -150,12 +152,14 @@ def submit_step(step: str, params, inputs: tuple = ()) -> dict:
     folder.mkdir(parents=True, exist_ok=True)
     inputs_file, result_file, log_file = (folder / f"{step}.inputs.json", folder / f"{step}.result.json",
                                           folder / f"{step}.log")
+    # The log is written as it comes, so locally; where the lake is remote it is copied there after.
+    local_log = Path(tempfile.mkdtemp(prefix="lipmon-submit-")) / log_file.name if is_remote(log_file) else log_file
     write_json(inputs_file, {"inputs": list(inputs)})
     result_file.unlink(missing_ok=True)
     command = submit_command(step, params, inputs_file, result_file)
     log.info("%s: spark-submit to %s; log %s", step, command[command.index("--master") + 1], log_file)
     reason = ""
-    with open(log_file, "w", encoding="utf-8") as out:
+    with open(local_log, "w", encoding="utf-8") as out:
         process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                    env=_environment(settings))
         for line in process.stdout:
@@ -165,6 +169,9 @@ def submit_step(step: str, params, inputs: tuple = ()) -> dict:
             if line.startswith(f"lipmon {step}: "):
                 reason = line.rstrip()
         code = process.wait()
+    if local_log != log_file:
+        log_file.write_bytes(local_log.read_bytes())
+        shutil.rmtree(local_log.parent, ignore_errors=True)
     result = read_json(result_file)
     if code != 0 or result is None:
         raise SubmitFailed(f"spark-submit of {step} exited {code}: {reason or 'no result written'}; see {log_file}")
@@ -178,7 +185,7 @@ def _job_parser(step: str) -> argparse.ArgumentParser:
                                      description=f"The {step} step of lipmon, under spark-submit.")
     parser.add_argument("--date", type=date.fromisoformat, required=True, help="snapshot date YYYY-MM-DD")
     parser.add_argument("--landing", help="landing folder (env LIPMON_LANDING)")
-    parser.add_argument("--lake", help="lake folder (env LIPMON_LAKE)")
+    parser.add_argument("--lake", help="lake: a folder or a Hadoop URI (env LIPMON_LAKE)")
     parser.add_argument("--config", help="configuration file (env LIPMON_CONFIG)")
     parser.add_argument("--inputs", help="JSON file with the results of the upstream steps")
     parser.add_argument("--result", help="write the step's result here as JSON")
@@ -213,7 +220,7 @@ def job_main(step: str, argv: list[str]) -> int:
     try:
         params = steps.RunParameters(snapshot_date=args.date, landing=args.landing, lake=args.lake,
                                      config=args.config)
-        inputs = (read_json(Path(args.inputs)) or {}).get("inputs", []) if args.inputs else []
+        inputs = (read_json(lake_location(args.inputs)) or {}).get("inputs", []) if args.inputs else []
         if step == "night":
             from flows import nightly
 
@@ -223,7 +230,7 @@ def job_main(step: str, argv: list[str]) -> int:
                 inputs = [steps.step_quality_gate(params, {"failed": []})]
             result = {**steps.SPARK_STEPS[step](params, *inputs), "spark": spark_placement()}
         if args.result:
-            write_json(Path(args.result), result)
+            write_json(lake_location(args.result), result)
         print(f"lipmon {step}: done{steps.describe(steps.STEP_NAMES.get(step, step), result)}")
         return 0
     except Exception as exc:  # one line for the caller; the traceback stays in the log

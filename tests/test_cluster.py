@@ -2,7 +2,13 @@
 127.0.0.1, started from the installed PySpark with `spark-class`, a `lipmon run
 --spark-submit` against it (each Spark step a spark-submit with the code zip on
 --py-files, two executors), and its outputs equal to the local-mode run row for row. The
-cluster is stopped afterwards, also when the test fails."""
+cluster is stopped afterwards, also when the test fails.
+
+The cluster's lake is a Hadoop URI, `viewfs://lipmon-test/lake`: Hadoop's mount-table
+filesystem over a temporary folder, configured as a cluster's is, by a core-site.xml in
+HADOOP_CONF_DIR for the client, the drivers and the executors. Python's own file
+functions cannot reach it, so the run shows that every read, write and rename of the lake
+went through Hadoop's FileSystem API, as on HDFS."""
 
 from __future__ import annotations
 
@@ -52,14 +58,31 @@ def _stop(processes: list[subprocess.Popen]) -> None:
             p.wait()
 
 
+MOUNT = "lipmon-test"
+
+
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory):
+def viewfs_lake(tmp_path_factory) -> tuple[str, Path, Path]:
+    """The lake's URI, the folder it is mounted on, and the HADOOP_CONF_DIR that says so."""
+    work = tmp_path_factory.mktemp("viewfs")
+    conf, folder = work / "hadoop-conf", work / "mounted"
+    conf.mkdir()
+    folder.mkdir()
+    (conf / "core-site.xml").write_text(
+        "<configuration>\n"
+        f"  <property><name>fs.viewfs.mounttable.{MOUNT}.link./lake</name><value>{folder.as_uri()}</value></property>\n"
+        "</configuration>\n")
+    return f"viewfs://{MOUNT}/lake", folder, conf
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory, viewfs_lake):
     """spark://127.0.0.1:<port> with one worker of two cores and 3 GB: room for two
     one-core executors (the operations guide starts two workers by hand)."""
     work = tmp_path_factory.mktemp("cluster")
     port, ui = _free_port(), _free_port()
     env = {**os.environ, "JAVA_HOME": str(find_java_home()), "SPARK_LOCAL_IP": "127.0.0.1",
-           "SPARK_LOG_DIR": str(work), "SPARK_WORKER_DIR": str(work / "work")}
+           "SPARK_LOG_DIR": str(work), "SPARK_WORKER_DIR": str(work / "work"), "HADOOP_CONF_DIR": str(viewfs_lake[2])}
     master = f"spark://127.0.0.1:{port}"
     processes = [_start(["org.apache.spark.deploy.master.Master", "--host", "127.0.0.1", "--port", str(port),
                          "--webui-port", str(ui)], work / "master.log", env)]
@@ -103,12 +126,13 @@ def _compared_partitions(lake: Path) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def cluster_night(cluster, tmp_path_factory):
-    """DAY run by `lipmon run --spark-submit` against the cluster: the lake and the master."""
+def cluster_night(cluster, viewfs_lake):
+    """DAY run by `lipmon run --spark-submit` against the cluster into the viewfs lake:
+    the folder the lake is mounted on, the master and its web UI port."""
     master, ui = cluster
-    lake = tmp_path_factory.mktemp("cluster-night") / "lake"
-    env = {**os.environ, "LIPMON_PSEUDONYM_KEY": SAMPLE_KEY, "LIPMON_LAKE": str(lake), "SPARK_LOCAL_IP": "127.0.0.1",
-           "LIPMON_DRIVER_MEMORY": "1g",
+    uri, lake, hadoop_conf = viewfs_lake
+    env = {**os.environ, "LIPMON_PSEUDONYM_KEY": SAMPLE_KEY, "LIPMON_LAKE": uri, "SPARK_LOCAL_IP": "127.0.0.1",
+           "HADOOP_CONF_DIR": str(hadoop_conf), "LIPMON_DRIVER_MEMORY": "1g",
            # The operator's options; the shuffle partitions differ from lipmon's default (8).
            "LIPMON_SPARK_SUBMIT_OPTIONS": "--executor-memory 1g --conf spark.executor.cores=1 "
                                           "--conf spark.sql.shuffle.partitions=3"}
@@ -116,6 +140,7 @@ def cluster_night(cluster, tmp_path_factory):
     done = subprocess.run([*lipmon_command(), "run", "--date", DAY.isoformat(), "--master", master, "--spark-submit"],
                           env=env, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=1200)
     assert done.returncode == 0, done.stderr[-3000:]
+    assert not list(PROJECT_ROOT.glob("viewfs*")), "something wrote the lake as a local path"
     return lake, master, ui
 
 
@@ -152,10 +177,12 @@ def test_the_cluster_night_equals_the_local_mode_night_row_for_row(cluster_night
 
 
 def test_lipmon_compare_says_equal_for_the_two_runs_and_names_a_changed_partition(cluster_night, sample_nights,
-                                                                                   spark, tmp_path):
+                                                                                   viewfs_lake, spark, tmp_path):
     lake, _, _ = cluster_night
     local_lake, _ = sample_nights
-    done = subprocess.run([*lipmon_command(), "compare", str(local_lake), str(lake), "--date", DAY.isoformat()],
+    uri, _, hadoop_conf = viewfs_lake
+    done = subprocess.run([*lipmon_command(), "compare", str(local_lake), uri, "--date", DAY.isoformat()],
+                          env={**os.environ, "HADOOP_CONF_DIR": str(hadoop_conf)},
                           cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     partitions = len(_compared_partitions(local_lake))

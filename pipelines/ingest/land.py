@@ -10,8 +10,7 @@ failed: a failure stops that source, never the other sources.
 from __future__ import annotations
 
 import logging
-import shutil
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import date
 from pathlib import Path
 
@@ -35,6 +34,7 @@ from pipelines.ingest.rows import check_rows, duplicate_keys, flag_duplicates
 from pipelines.lake import Lake, publish, read_json, remove, write_json
 from pipelines.quality.gx_runner import validate_dataframe
 from pipelines.spark import broadcast_if_small
+from pipelines.storage import Location, local_copy, rmtree
 
 log = logging.getLogger(__name__)
 
@@ -112,7 +112,7 @@ def _counts_by_date(df: DataFrame) -> dict[date, int]:
 class SourceLanding:
     """The IO shell around the transforms for one source and its pending deliveries."""
 
-    def __init__(self, spark: SparkSession, lake: Lake, contract: Contract, quality_dir: Path):
+    def __init__(self, spark: SparkSession, lake: Lake, contract: Contract, quality_dir: Location):
         self.spark, self.lake, self.contract, self.quality_dir = spark, lake, contract, quality_dir
 
     def land(self, deliveries: list[Delivery]) -> tuple[list[LandingResult], dict | None]:
@@ -130,23 +130,30 @@ class SourceLanding:
             for r in results.values():
                 r.status, r.error = "failed", str(exc)
         finally:
-            shutil.rmtree(staging, ignore_errors=True)
+            rmtree(staging)
         return list(results.values()), quality
 
-    def _decode(self, deliveries: list[Delivery], text_dir: Path,
+    def _decode(self, deliveries: list[Delivery], text_dir: Location,
                 results: dict[date, LandingResult]) -> dict[date, list[CheckedFile]]:
+        """Check every delivered file; files in another encoding are transcoded into
+        `text_dir` in staging (written locally, then copied there, where the lake is remote)."""
         checked: dict[date, list[CheckedFile]] = {}
-        for d in deliveries:
-            if not d.files:
-                raise DeliveryError(f"{d.folder}: no files matching {self.contract.delivery.files}")
-            files = [check_and_decode(f, self.contract, text_dir / d.extract_date.isoformat()) for f in d.files]
-            if len({f.header for f in files}) > 1:
-                raise DeliveryError(f"{d.folder}: the files of one delivery have different headers")
-            checked[d.extract_date] = files
-            results[d.extract_date].rows_read = sum(f.data_lines for f in files)
-            for entry, f in zip(results[d.extract_date].files, files):
-                entry["data_lines"] = f.data_lines
-        return checked
+        with local_copy(text_dir, fetch=False) as local:
+            for d in deliveries:
+                if not d.files:
+                    raise DeliveryError(f"{d.folder}: no files matching {self.contract.delivery.files}")
+                files = [check_and_decode(f, self.contract, local / d.extract_date.isoformat()) for f in d.files]
+                if len({f.header for f in files}) > 1:
+                    raise DeliveryError(f"{d.folder}: the files of one delivery have different headers")
+                checked[d.extract_date] = files
+                results[d.extract_date].rows_read = sum(f.data_lines for f in files)
+                for entry, f in zip(results[d.extract_date].files, files):
+                    entry["data_lines"] = f.data_lines
+        if local == text_dir:
+            return checked
+        return {day: [replace(f, readable_path=text_dir / f.readable_path.relative_to(local).as_posix())
+                      if f.readable_path.is_relative_to(local) else f for f in files]
+                for day, files in checked.items()}
 
     def _write_staged(self, checked: dict[date, list[CheckedFile]], staging: Path) -> dict[str, Path]:
         """Type and check every row, find the duplicate keys, then write kept and bad rows aside."""
@@ -227,8 +234,8 @@ class SourceLanding:
         # is cheaper than caching every column first. The gate reports counts and rates,
         # no example values: the row checks have already quarantined bad rows (with their
         # reasons), and an example of a duplicated key would be a person's ID number.
-        outcome = validate_dataframe(validated, contract.name, specs, docs_dir=self.quality_dir / "data_docs",
-                                     examples=0, cache=False)
+        with local_copy(self.quality_dir / "data_docs") as docs:   # GX writes local files only
+            outcome = validate_dataframe(validated, contract.name, specs, docs_dir=docs, examples=0, cache=False)
         if outcome.critical_failures:
             names = "; ".join(o.name for o in outcome.critical_failures)
             raise QualityGateFailed(f"{contract.name}: critical expectations failed: {names}")

@@ -13,6 +13,7 @@ from datetime import date, datetime, timezone
 from pathlib import Path
 
 from pipelines.lake import Lake, write_lines
+from pipelines.storage import read_lines
 
 RECORDED = ("idempotency_key", "household_key", "snapshot_date", "status", "rules")
 
@@ -26,8 +27,7 @@ def jsonl_keys(folder: Path) -> set[str]:
     """The idempotency keys in the JSON Lines files of a folder (temporary files excluded)."""
     keys: set[str] = set()
     for path in sorted(folder.glob("*.jsonl")):
-        with open(path, encoding="utf-8") as lines:
-            keys.update(json.loads(line)["idempotency_key"] for line in lines if line.strip())
+        keys.update(json.loads(line)["idempotency_key"] for line in read_lines(path) if line.strip())
     return keys
 
 

@@ -6,7 +6,6 @@ next run that pushes sends what an earlier one could not."""
 from __future__ import annotations
 
 import json
-import shutil
 from collections.abc import Iterator
 from datetime import date
 
@@ -14,6 +13,7 @@ from pyspark.sql import SparkSession
 
 from pipelines.contracts.outputs import OutputContract, conform
 from pipelines.lake import Lake, publish, remove
+from pipelines.storage import read_lines, rmtree
 from pipelines.push.messages import alert_messages
 
 
@@ -33,7 +33,7 @@ def queue_messages(spark: SparkSession, lake: Lake, as_of: date, contract: Outpu
         count = spark.read.text(str(staged)).count()
         publish(staged, lake.table("restricted", "push_queue", as_of))
     finally:
-        shutil.rmtree(staging, ignore_errors=True)
+        rmtree(staging)
     return count
 
 
@@ -45,13 +45,12 @@ def read_queue(lake: Lake, day: date, contract: OutputContract) -> Iterator[dict
     """The queued messages of a date in queue order, each checked against the contract."""
     expected = {c.name for c in contract.columns}
     for part in sorted(lake.table("restricted", "push_queue", day).glob("part-*.json")):
-        with open(part, encoding="utf-8") as lines:
-            for number, line in enumerate(lines, 1):
-                message = json.loads(line)
-                if set(message) != expected:
-                    raise QueueError(f"{part}:{number}: fields differ from the {contract.name} contract: "
-                                     f"missing {sorted(expected - set(message))}, unknown {sorted(set(message) - expected)}")
-                yield message
+        for number, line in enumerate(read_lines(part), 1):
+            message = json.loads(line)
+            if set(message) != expected:
+                raise QueueError(f"{part}:{number}: fields differ from the {contract.name} contract: "
+                                 f"missing {sorted(expected - set(message))}, unknown {sorted(set(message) - expected)}")
+            yield message
 
 
 def drop_queue(lake: Lake, day: date) -> None:

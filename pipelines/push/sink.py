@@ -13,6 +13,7 @@ from typing import Protocol
 
 from pipelines.contracts.outputs import OutputContract
 from pipelines.lake import Lake
+from pipelines.storage import is_remote
 from pipelines.policy.config import PushPolicy
 
 
@@ -46,6 +47,9 @@ def open_sink(policy: PushPolicy, lake: Lake, contract: OutputContract) -> Sink:
     db = policy.database
     url = os.environ.get(db.url_env) or db.url
     if not url:
+        if is_remote(lake.root):
+            raise ValueError(f"push.database: the default SQLite file cannot live in a lake at a URI ({lake.root}); "
+                             f"set push.database.url or {db.url_env} to a database")
         path = (lake.root / db.sqlite_file).resolve()
         path.parent.mkdir(parents=True, exist_ok=True)
         url = f"sqlite:///{path}"
