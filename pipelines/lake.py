@@ -17,7 +17,7 @@ from datetime import date
 from pathlib import Path
 from typing import Iterable
 
-from pipelines.storage import Location, is_remote, rename, rmtree, write_atomically
+from pipelines.storage import Location, is_remote, rename, rmtree, subfolders, write_atomically
 
 # In runs/D/: written last by a run that published everything; withdrawn when a run of D starts.
 SUCCESS_MARKER = "_SUCCESS"
@@ -41,11 +41,10 @@ class Lake:
 
     def run_dates(self) -> list[date]:
         """Dates that have a run folder, oldest first (complete or not)."""
-        runs = self.root / "runs"
         found = []
-        for p in runs.iterdir() if runs.is_dir() else ():
+        for name in subfolders(self.root / "runs"):
             try:
-                found.append(date.fromisoformat(p.name))
+                found.append(date.fromisoformat(name))
             except ValueError:
                 continue
         return sorted(found)
@@ -61,14 +60,11 @@ class Lake:
 
     def partitions(self, zone: str, table: str, key: str) -> list[date]:
         """Published partition dates of a table, oldest first."""
-        base = self.root / zone / table
-        if not base.is_dir():
-            return []
         found = []
-        for p in base.iterdir():
-            if p.is_dir() and p.name.startswith(f"{key}="):
+        for name in subfolders(self.root / zone / table):
+            if name.startswith(f"{key}="):
                 try:
-                    found.append(date.fromisoformat(p.name.split("=", 1)[1]))
+                    found.append(date.fromisoformat(name.split("=", 1)[1]))
                 except ValueError:
                     continue
         return sorted(found)

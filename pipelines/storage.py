@@ -224,6 +224,21 @@ def rmtree(path: Location) -> None:
     path._fs().delete(path._path(), True)
 
 
+def subfolders(path: Location) -> list[str]:
+    """Names of the folders in a folder, from one listing (on an object store, one request
+    rather than one per entry); none if the folder is not there."""
+    if is_remote(path):
+        fs, folder = path._fs(), path._path()
+        if not fs.exists(folder):
+            return []
+        return [status.getPath().getName() for status in fs.listStatus(folder) if status.isDirectory()]
+    try:
+        with os.scandir(path) as entries:
+            return [entry.name for entry in entries if entry.is_dir()]
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+
+
 def write_atomically(path: Location, data: bytes, *, durable: bool) -> None:
     """A temporary file beside the target, renamed over it: after a crash the file is
     there whole or not at all. `durable` also flushes the data (and on a local disk, the

@@ -62,6 +62,12 @@ def test_publishing_on_a_hadoop_filesystem_renames_aside_and_recover_repairs_an_
         publish(staged, final)
     physical = folder / f"gold/alerts/snapshot_date={DAY}"
     assert spark.read.parquet(str(physical)).count() == 5     # the second replaced the first
+    (physical.parent / "snapshot_date=not-a-date").mkdir()
+    (physical.parent / "snapshot_date=2026-11-01").write_text("a file, not a partition")
+    assert lake.partitions("gold", "alerts", "snapshot_date") == [DAY]
+    assert lake.partitions("gold", "household_profile", "snapshot_date") == []
+    (physical.parent / "snapshot_date=not-a-date").rmdir()
+    (physical.parent / "snapshot_date=2026-11-01").unlink()
     assert not [p for p in physical.parent.iterdir() if p.name.startswith(".retired-")]
 
     # A run killed between its two renames leaves the partition aside and nothing in place.
@@ -81,7 +87,9 @@ def test_json_and_lines_are_replaced_whole_with_nothing_left_beside_them(viewfs)
     uri, folder = viewfs
     manifest = uri / "runs" / DAY.isoformat() / "manifest.json"
     assert read_json(manifest) is None
+    assert Lake(uri).run_dates() == []
     write_json(manifest, {"outcome": "failed", "名": "中文"})
+    assert Lake(uri).run_dates() == [DAY]
     write_json(manifest, {"outcome": "succeeded"})
     assert read_json(manifest) == {"outcome": "succeeded"}
     assert json.loads((folder / f"runs/{DAY}/manifest.json").read_text()) == {"outcome": "succeeded"}
