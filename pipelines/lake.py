@@ -17,7 +17,7 @@ from datetime import date
 from pathlib import Path
 from typing import Iterable
 
-from pipelines.storage import Location, is_remote, rename, rmtree, subfolders, write_atomically
+from pipelines.storage import Location, is_remote, listing, rename, rmtree, write_atomically
 
 # In runs/D/: written last by a run that published everything; withdrawn when a run of D starts.
 SUCCESS_MARKER = "_SUCCESS"
@@ -42,7 +42,7 @@ class Lake:
     def run_dates(self) -> list[date]:
         """Dates that have a run folder, oldest first (complete or not)."""
         found = []
-        for name in subfolders(self.root / "runs"):
+        for name in _folder_names(self.root / "runs"):
             try:
                 found.append(date.fromisoformat(name))
             except ValueError:
@@ -61,13 +61,17 @@ class Lake:
     def partitions(self, zone: str, table: str, key: str) -> list[date]:
         """Published partition dates of a table, oldest first."""
         found = []
-        for name in subfolders(self.root / zone / table):
+        for name in _folder_names(self.root / zone / table):
             if name.startswith(f"{key}="):
                 try:
                     found.append(date.fromisoformat(name.split("=", 1)[1]))
                 except ValueError:
                     continue
         return sorted(found)
+
+
+def _folder_names(path: Location) -> list[str]:
+    return [entry.name for entry in listing(path) if entry.is_dir]
 
 
 _RENAME_EXCHANGE = 2

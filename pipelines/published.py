@@ -19,7 +19,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pipelines.lake import SUCCESS_MARKER, Lake, read_json, write_json
-from pipelines.storage import Location, is_remote, lake_location, parquet_rows
+from pipelines.storage import Entry, Location, is_remote, lake_location, listing, parquet_rows
 
 # The output tables a nightly run publishes per snapshot date, as "zone/table".
 PUBLISHED_TABLES = ("gold/household_profile", "gold/alerts", "gold/alert_resolutions", "restricted/alerts")
@@ -42,11 +42,12 @@ def _folder(lake: Lake, table: str, day: date) -> Location:
     return lake.table(zone, name, day)
 
 
-def _data_files(folder: Location) -> list[Location]:
-    """The Parquet files of a partition folder; Spark's `_SUCCESS` and hidden `.crc` files
-    are not data."""
-    return sorted(p for p in folder.iterdir()
-                  if p.is_file() and p.suffix == ".parquet" and not p.name.startswith((".", "_")))
+def _data_files(folder: Location) -> list[Entry]:
+    """The Parquet files of a partition folder, with their sizes, from one listing; Spark's
+    `_SUCCESS` and hidden `.crc` files are not data."""
+    return sorted((e for e in listing(folder)
+                   if not e.is_dir and e.name.endswith(".parquet") and not e.name.startswith((".", "_"))),
+                  key=lambda e: e.name)
 
 
 def describe_partition(lake_root: Location | str, table: str, snapshot_date: date) -> dict | None:
@@ -60,8 +61,8 @@ def describe_partition(lake_root: Location | str, table: str, snapshot_date: dat
     return {
         "table": table,
         "partition": folder.relative_to(lake.root).as_posix(),
-        "files": [{"name": p.name, "bytes": p.stat().st_size} for p in files],
-        "rows": sum(parquet_rows(p) for p in files),
+        "files": [{"name": f.name, "bytes": f.size} for f in files],
+        "rows": sum(parquet_rows(folder / f.name) for f in files),
     }
 
 

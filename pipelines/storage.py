@@ -2,12 +2,11 @@
 `abfs://`, `viewfs://`, ...).
 
 A local lake is a `pathlib.Path`. A lake at a URI is a `HadoopPath`: the same small part of
-the `Path` interface that lipmon uses (`/`, `name`, `exists`, `iterdir`, `glob`,
-`read_text`, ...), carried out by Hadoop's FileSystem API in the driver's JVM, so the
+the `Path` interface that lipmon uses (`/`, `name`, `exists`, `glob`, `read_text`, ...), carried out by Hadoop's FileSystem API in the driver's JVM, so the
 driver's own reads and writes (manifests, markers, ledgers, renames) go to the same
 storage, with the same configuration (`HADOOP_CONF_DIR`, `spark.hadoop.*`), as Spark's.
-The helpers below (`rename`, `replace`, `rmtree`, `write_atomically`, `local_copy`, ...)
-take either kind.
+The helpers below (`listing`, `rename`, `replace`, `rmtree`, `write_atomically`,
+`local_copy`, ...) take either kind.
 """
 
 from __future__ import annotations
@@ -16,6 +15,8 @@ import contextlib
 import os
 import shutil
 import tempfile
+import uuid
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from types import SimpleNamespace
 from typing import Iterator, Union
@@ -76,10 +77,6 @@ class HadoopPath:
         return PurePosixPath(urlsplit(self.uri).path).name
 
     @property
-    def suffix(self) -> str:
-        return PurePosixPath(self.name).suffix
-
-    @property
     def parent(self) -> "HadoopPath":
         head, _, _ = self.uri.rstrip("/").rpartition("/")
         return HadoopPath(head if urlsplit(head).path else head + "/")
@@ -92,11 +89,6 @@ class HadoopPath:
         if not self.uri.startswith(base):
             raise ValueError(f"{self} is not under {other}")
         return PurePosixPath(self.uri[len(base):])
-
-    def absolute(self) -> "HadoopPath":
-        return self
-
-    resolve = absolute
 
     # ------------------------------------------------------------ the filesystem
     def _path(self):
@@ -116,21 +108,11 @@ class HadoopPath:
         status = self._status()
         return status is not None and status.isDirectory()
 
-    def is_file(self) -> bool:
-        status = self._status()
-        return status is not None and status.isFile()
-
     def stat(self) -> SimpleNamespace:
         status = self._status()
         if status is None:
             raise FileNotFoundError(self.uri)
         return SimpleNamespace(st_size=status.getLen())
-
-    def iterdir(self) -> Iterator["HadoopPath"]:
-        if not self.is_dir():
-            raise NotADirectoryError(self.uri)
-        for status in self._fs().listStatus(self._path()):
-            yield self / status.getPath().getName()
 
     def glob(self, pattern: str) -> Iterator["HadoopPath"]:
         """Hadoop's glob (`*`, `?`, `[...]`, `{a,b}`) of a pattern relative to this folder."""
@@ -152,15 +134,20 @@ class HadoopPath:
             raise FileNotFoundError(self.uri)
 
     def read_bytes(self) -> bytes:
-        return self.read_range(0, self.stat().st_size)
+        if not self.exists():
+            raise FileNotFoundError(self.uri)
+        stream = self._fs().open(self._path())
+        try:
+            return bytes(stream.readAllBytes())
+        finally:
+            stream.close()
 
     def read_text(self, encoding: str = "utf-8") -> str:
         return self.read_bytes().decode(encoding)
 
-    def read_range(self, start: int, length: int) -> bytes:
-        """`length` bytes from offset `start` (negative: from the end)."""
-        size = self.stat().st_size
-        start = start if start >= 0 else size + start
+    def read_tail(self, length: int) -> bytes:
+        """The last `length` bytes."""
+        start = self.stat().st_size - length
         stream = self._fs().open(self._path())
         try:
             stream.seek(start)
@@ -224,17 +211,25 @@ def rmtree(path: Location) -> None:
     path._fs().delete(path._path(), True)
 
 
-def subfolders(path: Location) -> list[str]:
-    """Names of the folders in a folder, from one listing (on an object store, one request
-    rather than one per entry); none if the folder is not there."""
+@dataclass(frozen=True)
+class Entry:
+    name: str
+    is_dir: bool
+    size: int      # bytes of a file; 0 for a folder
+
+
+def listing(path: Location) -> list[Entry]:
+    """What a folder holds, names, kinds and sizes from one listing (on an object store,
+    one request rather than one per entry); nothing if the folder is not there."""
     if is_remote(path):
         fs, folder = path._fs(), path._path()
         if not fs.exists(folder):
             return []
-        return [status.getPath().getName() for status in fs.listStatus(folder) if status.isDirectory()]
+        return [Entry(s.getPath().getName(), bool(s.isDirectory()), 0 if s.isDirectory() else int(s.getLen()))
+                for s in fs.listStatus(folder)]
     try:
         with os.scandir(path) as entries:
-            return [entry.name for entry in entries if entry.is_dir()]
+            return [Entry(e.name, e.is_dir(), 0 if e.is_dir() else e.stat().st_size) for e in entries]
     except (FileNotFoundError, NotADirectoryError):
         return []
 
@@ -243,8 +238,6 @@ def write_atomically(path: Location, data: bytes, *, durable: bool) -> None:
     """A temporary file beside the target, renamed over it: after a crash the file is
     there whole or not at all. `durable` also flushes the data (and on a local disk, the
     folder entry) before returning."""
-    import uuid
-
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
     if is_remote(path):
@@ -281,9 +274,8 @@ def parquet_rows(path: Location) -> int:
 
     if not is_remote(path):
         return pq.read_metadata(path).num_rows
-    tail = path.read_range(-8, 8)
-    footer_length = int.from_bytes(tail[:4], "little")
-    footer = path.read_range(-(footer_length + 8), footer_length + 8)
+    footer_length = int.from_bytes(path.read_tail(8)[:4], "little")
+    footer = path.read_tail(footer_length + 8)
     # The footer alone, between the two magic numbers, is a Parquet file's metadata.
     return pq.read_metadata(pa.BufferReader(b"PAR1" + footer)).num_rows
 
