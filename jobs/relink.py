@@ -8,7 +8,7 @@ The same step as `lipmon run` runs; the master and resources come from spark-sub
 
 import sys
 
-from pipelines.submit import job_main
+from pipelines.run.job import job_main
 
 if __name__ == "__main__":
     sys.exit(job_main("relink", sys.argv[1:]))

@@ -1,4 +1,5 @@
-"""spark-submit entry point for profiles, hardship index and alerts of one snapshot date (after the quality gate's freshness check):
+"""spark-submit entry point for profiles, hardship index and alerts of one snapshot date
+(after the quality gate's freshness check):
 
     spark-submit --py-files dist/lipmon-0.1.0.zip jobs/snapshot.py --date D --lake K
 
@@ -8,7 +9,7 @@ The same step as `lipmon run` runs; the master and resources come from spark-sub
 
 import sys
 
-from pipelines.submit import job_main
+from pipelines.run.job import job_main
 
 if __name__ == "__main__":
     sys.exit(job_main("snapshot", sys.argv[1:]))

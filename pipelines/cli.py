@@ -8,21 +8,26 @@ import logging
 import os
 import sys
 import traceback
-from datetime import date, datetime
+from datetime import date
 from pathlib import Path
-from zoneinfo import ZoneInfo
+from typing import Any
 
+from pipelines.run.logs import configure_logging, quiet_prefect
+from pipelines.run.params import BackfillParameters, RunParameters, today
 from pipelines.settings import Settings
 
 log = logging.getLogger("lipmon")
-# No network here and no reason to phone home: Prefect and Great Expectations stay quiet.
-os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
-os.environ.setdefault("DO_NOT_TRACK", "1")
-# Prefect waits 20 s for its temporary server; on a busy machine, or with a fresh Prefect
-# database to migrate, it can take longer.
-os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
-TZ = ZoneInfo("Asia/Shanghai")
+
+# Set for the commands' own process and what it starts, before Prefect or Great
+# Expectations is imported: no network here and no reason to phone home; and Prefect waits
+# 20 s for its temporary server, which on a busy machine, or with a fresh Prefect database
+# to migrate, can take longer.
+QUIET_ENVIRONMENT = {
+    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    "GX_ANALYTICS_ENABLED": "False",
+    "DO_NOT_TRACK": "1",
+    "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120",
+}
 
 
 class UsageError(ValueError):
@@ -36,105 +41,135 @@ def _date(text: str) -> date:
         raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from None
 
 
-def today_in_shanghai() -> date:
-    return datetime.now(TZ).date()
-
-
 def _common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--landing", help="landing folder of deliveries (env LIPMON_LANDING; default: the bundled sample)")
-    parser.add_argument("--lake", help="lake for outputs: a folder or a Hadoop URI such as hdfs://nn:8020/lake "
-                        "(env LIPMON_LAKE; default ./lake)")
+    parser.add_argument(
+        "--landing", help="landing folder of deliveries (env LIPMON_LANDING; default: the bundled sample)"
+    )
+    parser.add_argument(
+        "--lake",
+        help="lake for outputs: a folder or a Hadoop URI such as hdfs://nn:8020/lake (env LIPMON_LAKE; default ./lake)",
+    )
     parser.add_argument("--config", help="configuration file (env LIPMON_CONFIG)")
     parser.add_argument("--master", help="Spark master URL (env LIPMON_SPARK_MASTER; default local[2])")
 
 
 def _submit_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--spark-submit", action="store_true", default=None,
-                        help="run each Spark step through spark-submit against --master instead of in this "
-                             "process (env LIPMON_SPARK_SUBMIT=1; options for it in LIPMON_SPARK_SUBMIT_OPTIONS)")
+    parser.add_argument(
+        "--spark-submit",
+        action="store_true",
+        default=None,
+        help="run each Spark step through spark-submit against --master instead of in this "
+        "process (env LIPMON_SPARK_SUBMIT=1; options for it in LIPMON_SPARK_SUBMIT_OPTIONS)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="lipmon", description="Low-income population dynamic monitoring (低收入人口动态监测).")
+        prog="lipmon", description="Low-income population dynamic monitoring (低收入人口动态监测)."
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = sub.add_parser("ingest", help="land ready deliveries dated on or before a date",
-                       description="Land every ready delivery dated on or before --date that is not landed yet.")
+    p = sub.add_parser(
+        "ingest",
+        help="land ready deliveries dated on or before a date",
+        description="Land every ready delivery dated on or before --date that is not landed yet.",
+    )
     p.add_argument("--date", type=_date, default=None, help="run date YYYY-MM-DD (default: today in Asia/Shanghai)")
     p.add_argument("--force", action="store_true", help="land deliveries again even if already landed")
     _common(p)
 
-    p = sub.add_parser("run", help="run the nightly pipeline for a snapshot date",
-                       description="Run the nightly pipeline for snapshot date --date: ingest and quality gate, "
-                                   "household profiles, hardship index and alerts, push of new and escalated "
-                                   "alerts.")
-    p.add_argument("--date", type=_date, default=None, help="snapshot date YYYY-MM-DD (default: today in Asia/Shanghai)")
+    p = sub.add_parser(
+        "run",
+        help="run the nightly pipeline for a snapshot date",
+        description="Run the nightly pipeline for snapshot date --date: ingest and quality gate, "
+        "household profiles, hardship index and alerts, push of new and escalated "
+        "alerts.",
+    )
+    p.add_argument(
+        "--date", type=_date, default=None, help="snapshot date YYYY-MM-DD (default: today in Asia/Shanghai)"
+    )
     _common(p)
     _submit_option(p)
 
-    p = sub.add_parser("backfill", help="rerun a range of snapshot dates in order",
-                       description="Rerun the nightly pipeline for every date from --start to --end.")
+    p = sub.add_parser(
+        "backfill",
+        help="rerun a range of snapshot dates in order",
+        description="Rerun the nightly pipeline for every date from --start to --end.",
+    )
     p.add_argument("--start", type=_date, required=True)
     p.add_argument("--end", type=_date, required=True)
     p.add_argument("--push", action="store_true", help="push alerts (backfills push nothing by default)")
     _common(p)
     _submit_option(p)
 
-    p = sub.add_parser("generate", help="write synthetic deliveries in the delivered formats",
-                       description="Write a synthetic city's deliveries (deterministic for a given --seed).")
+    p = sub.add_parser(
+        "generate",
+        help="write synthetic deliveries in the delivered formats",
+        description="Write a synthetic city's deliveries (deterministic for a given --seed).",
+    )
     p.add_argument("--households", type=int, required=True)
     p.add_argument("--out", required=True, help="landing folder to write")
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--as-of", type=_date, default=date(2026, 11, 28), help="date of the newest deliveries")
     _common(p)
 
-    p = sub.add_parser("bench", help="measure a cold run and a steady night on a generated city",
-                       description="Generate a city (cached by its parameters), then measure a cold run (all "
-                                   "history landed, then the snapshot) and a steady night (the next day's "
-                                   "deliveries only); write the figures as JSON.")
-    p.add_argument("--households", type=int, action="append",
-                   help="city size; repeat for several (default 2000000)")
-    p.add_argument("--scaling", action="store_true",
-                   help="run 250k, 500k, 1M and 2M households and report how cost grows")
+    p = sub.add_parser(
+        "bench",
+        help="measure a cold run and a steady night on a generated city",
+        description="Generate a city (cached by its parameters), then measure a cold run (all "
+        "history landed, then the snapshot) and a steady night (the next day's "
+        "deliveries only); write the figures as JSON.",
+    )
+    p.add_argument("--households", type=int, action="append", help="city size; repeat for several (default 2000000)")
+    p.add_argument(
+        "--scaling", action="store_true", help="run 250k, 500k, 1M and 2M households and report how cost grows"
+    )
     p.add_argument("--work", default="bench", help="folder for the cached cities, lakes and logs (default ./bench)")
     p.add_argument("--out", help="JSON result file (default WORK/result.json)")
     p.add_argument("--seed", type=int, default=7)
-    p.add_argument("--steady-repeats", type=int, default=1, metavar="N",
-                   help="run the steady night N times, each on the lake as the cold run left it, and "
-                        "report the median and spread (default 1)")
+    p.add_argument(
+        "--steady-repeats",
+        type=int,
+        default=1,
+        metavar="N",
+        help="run the steady night N times, each on the lake as the cold run left it, and "
+        "report the median and spread (default 1)",
+    )
     p.add_argument("--driver-memory", help="Spark driver memory for the runs, e.g. 6g (env LIPMON_DRIVER_MEMORY)")
     p.add_argument("--config", help="configuration file for the runs (env LIPMON_CONFIG)")
     p.add_argument("--master", help="Spark master URL for the runs (env LIPMON_SPARK_MASTER; default local[2])")
 
-    p = sub.add_parser("serve", help="serve the Prefect deployments with their schedules",
-                       description="Serve the nightly and backfill Prefect deployments.")
+    p = sub.add_parser(
+        "serve",
+        help="serve the Prefect deployments with their schedules",
+        description="Serve the nightly and backfill Prefect deployments.",
+    )
     _common(p)
     _submit_option(p)
 
-    p = sub.add_parser("compare", help="compare two lakes' outputs of a date row for row",
-                       description="Compare the outputs of snapshot date --date in two lakes (the snapshot tables, "
-                                   "and bronze and quarantine of the deliveries up to it) as multisets of rows; "
-                                   "exit 0 if all are equal, 1 if any differs.")
+    p = sub.add_parser(
+        "compare",
+        help="compare two lakes' outputs of a date row for row",
+        description="Compare the outputs of snapshot date --date in two lakes (the snapshot tables, "
+        "and bronze and quarantine of the deliveries up to it) as multisets of rows; "
+        "exit 0 if all are equal, 1 if any differs.",
+    )
     p.add_argument("lake_a")
     p.add_argument("lake_b")
     p.add_argument("--date", type=_date, required=True, help="snapshot date YYYY-MM-DD")
-    p.add_argument("--snapshot-only", action="store_true", help="compare only the snapshot tables, not bronze "
-                                                                  "and quarantine")
+    p.add_argument(
+        "--snapshot-only", action="store_true", help="compare only the snapshot tables, not bronze and quarantine"
+    )
     p.add_argument("--master", help="Spark master URL (env LIPMON_SPARK_MASTER; default local[2])")
 
-    p = sub.add_parser("package", help="build the zips that spark-submit ships to a cluster",
-                       description="Write lipmon-<version>.zip (the code, for --py-files) and "
-                                   "lipmon-schemas-<version>.zip (the contracts, for --archives).")
+    p = sub.add_parser(
+        "package",
+        help="build the zips that spark-submit ships to a cluster",
+        description="Write lipmon-<version>.zip (the code, for --py-files) and "
+        "lipmon-schemas-<version>.zip (the contracts, for --archives).",
+    )
     p.add_argument("--out", default="dist", help="folder to write them to (default ./dist)")
     return parser
-
-
-def _configure_logging() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-                        datefmt="%H:%M:%S", stream=sys.stderr)
-    for noisy in ("py4j", "great_expectations", "httpx"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
 def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
@@ -143,7 +178,7 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
     from pipelines.lake import Lake
     from pipelines.spark import build_spark
 
-    as_of = args.date or today_in_shanghai()
+    as_of = args.date or today()
     if not settings.landing.is_dir():
         raise UsageError(f"--landing {settings.landing}: no such folder")
     contracts = load_contracts(settings.contracts_dir)
@@ -163,17 +198,20 @@ def _spark_submit(args: argparse.Namespace) -> bool:
     return os.environ.get("LIPMON_SPARK_SUBMIT", "").strip().lower() in ("1", "true", "yes")
 
 
-def _run_parameters(args: argparse.Namespace):
+def run_parameters(args: argparse.Namespace) -> Any:
     from pydantic import ValidationError
 
-    from pipelines.nightly import BackfillParameters, RunParameters
-
-    common = {"landing": args.landing, "lake": args.lake, "config": args.config, "master": args.master,
-              "spark_submit": _spark_submit(args)}
+    common = {
+        "landing": args.landing,
+        "lake": args.lake,
+        "config": args.config,
+        "master": args.master,
+        "spark_submit": _spark_submit(args),
+    }
     try:
         if args.command == "backfill":
             return BackfillParameters(start=args.start, end=args.end, push=args.push, **common)
-        return RunParameters(snapshot_date=args.date or today_in_shanghai(), **common)
+        return RunParameters(snapshot_date=args.date or today(), **common)
     except ValidationError as exc:
         raise UsageError("; ".join(e["msg"].removeprefix("Value error, ") for e in exc.errors())) from None
 
@@ -188,10 +226,12 @@ def _print_night(record: dict) -> None:
     for source, (landed, read, kept, bad) in totals.items():
         print(f"{source:<22}{landed:>11}{read:>11}{kept:>11}{bad:>13}")
     snap = record["snapshot"]
-    print(f"households scored: {snap['households']}; alerts: {snap['alerts']} "
-          f"(by rule {snap['alerts_by_rule']}; by category {snap['alerts_by_category']}; "
-          f"by status {snap['alerts_by_status']}); resolved: {snap['resolved']} "
-          f"(against {snap['lifecycle_against'] or 'no earlier run'})")
+    print(
+        f"households scored: {snap['households']}; alerts: {snap['alerts']} "
+        f"(by rule {snap['alerts_by_rule']}; by category {snap['alerts_by_category']}; "
+        f"by status {snap['alerts_by_status']}); resolved: {snap['resolved']} "
+        f"(against {snap['lifecycle_against'] or 'no earlier run'})"
+    )
     print(f"push: {_push_line(record)}")
     _print_relinked(record)
 
@@ -205,13 +245,17 @@ def _push_line(record: dict) -> str:
     push = record["push"]
     if "skipped" in push:
         return push["skipped"]
-    return (f"{sum(push['delivered'].values())} message(s) delivered to {push['sink']} {push['where']} "
-            f"{push['delivered']}; {push['already_delivered']} delivered before")
+    return (
+        f"{sum(push['delivered'].values())} message(s) delivered to {push['sink']} {push['where']} "
+        f"{push['delivered']}; {push['already_delivered']} delivered before"
+    )
 
 
 def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
-    params = _run_parameters(args)
-    from flows import nightly
+    params = run_parameters(args)
+    from pipelines.run.flows import nightly
+
+    quiet_prefect()
 
     record = nightly(params)
     _print_night(record)
@@ -220,27 +264,40 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_backfill(args: argparse.Namespace, settings: Settings) -> int:
-    params = _run_parameters(args)
-    from flows import backfill
+    params = run_parameters(args)
+    from pipelines.run.flows import backfill
+
+    quiet_prefect()
 
     for day, record in zip(params.dates(), backfill(params)):
         snap = record["snapshot"]
-        print(f"{day}: households {snap['households']}, alerts {snap['alerts']} {snap['alerts_by_status']}, "
-              f"resolved {snap['resolved']}; push: {_push_line(record)}")
+        print(
+            f"{day}: households {snap['households']}, alerts {snap['alerts']} {snap['alerts_by_status']}, "
+            f"resolved {snap['resolved']}; push: {_push_line(record)}"
+        )
         _print_relinked(record)
     return 0
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     if not os.environ.get("PREFECT_API_URL"):
-        raise UsageError("schedules need a Prefect server: start one with `prefect server start` and set "
-                         "PREFECT_API_URL=http://127.0.0.1:4200/api")
+        raise UsageError(
+            "schedules need a Prefect server: start one with `prefect server start` and set "
+            "PREFECT_API_URL=http://127.0.0.1:4200/api"
+        )
     from prefect import serve
 
-    from flows import deployments
+    from pipelines.run.flows import deployments
 
-    serve(*deployments(landing=args.landing, lake=args.lake, config=args.config, master=args.master,
-                       spark_submit=_spark_submit(args)))
+    serve(
+        *deployments(
+            landing=args.landing,
+            lake=args.lake,
+            config=args.config,
+            master=args.master,
+            spark_submit=_spark_submit(args),
+        )
+    )
     return 0
 
 
@@ -252,14 +309,16 @@ def cmd_generate(args: argparse.Namespace, settings: Settings) -> int:
     summary = generate_landing(Path(args.out), args.households, seed=args.seed, as_of=args.as_of)
     for source, per_delivery in summary["rows"].items():
         bad = sum(summary["bad_rows"].get(source, {}).values())
-        print(f"{source:<22}{len(per_delivery):>4} deliveries{sum(per_delivery.values()):>12} rows"
-              f"{bad:>9} bad rows injected")
+        print(
+            f"{source:<22}{len(per_delivery):>4} deliveries{sum(per_delivery.values()):>12} rows"
+            f"{bad:>9} bad rows injected"
+        )
     print(f"wrote {summary['households']} households, {summary['persons']} persons to {args.out}")
     return 0
 
 
 def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
-    from pipelines.bench import SCALING_HOUSEHOLDS, run_bench
+    from pipelines.run.bench import SCALING_HOUSEHOLDS, run_bench
 
     sizes = list(SCALING_HOUSEHOLDS) if args.scaling else (args.households or [2_000_000])
     if any(n < 1 for n in sizes):
@@ -268,33 +327,46 @@ def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
         raise UsageError(f"--steady-repeats must be at least 1, got {args.steady_repeats}")
     work = Path(args.work)
     out = Path(args.out) if args.out else work / "result.json"
-    run_options = [*(["--config", str(settings.config)] if settings.config else []),
-                   *(["--master", settings.master] if settings.master else [])]
-    payload = run_bench(sizes, work, out, seed=args.seed, driver_memory=args.driver_memory, run_options=run_options,
-                        steady_repeats=args.steady_repeats)
+    run_options = [
+        *(["--config", str(settings.config)] if settings.config else []),
+        *(["--master", settings.master] if settings.master else []),
+    ]
+    payload = run_bench(
+        sizes,
+        work,
+        out,
+        seed=args.seed,
+        driver_memory=args.driver_memory,
+        run_options=run_options,
+        steady_repeats=args.steady_repeats,
+    )
     print(f"{'households':>11}{'night':>14}{'wall s':>9}{'ingest s':>10}{'snapshot s':>11}{'rows/s':>9}{'peak GB':>9}")
     for r in payload["results"]:
         for name in ("cold_run", "steady_night"):
             n = r[name]
             steps = n["step_seconds"]
-            print(f"{r['households']:>11}{name:>14}{n['wall_seconds']:>9.1f}{steps.get('ingest', 0):>10.1f}"
-                  f"{steps.get('profiles, index and alerts', 0):>11.1f}{n['ingest_rows_per_second'] or 0:>9}"
-                  f"{n['peak_tree_rss_bytes'] / 1e9:>9.2f}")
+            print(
+                f"{r['households']:>11}{name:>14}{n['wall_seconds']:>9.1f}{steps.get('ingest', 0):>10.1f}"
+                f"{steps.get('snapshot', 0):>11.1f}{n['ingest_rows_per_second'] or 0:>9}"
+                f"{n['peak_tree_rss_bytes'] / 1e9:>9.2f}"
+            )
         spread = r.get("steady_spread")
         if spread:
-            print(f"{r['households']:>11} steady night x{spread['runs']}: median {spread['median_wall_seconds']:.1f} s, "
-                  f"min {spread['min_wall_seconds']:.1f} s, max {spread['max_wall_seconds']:.1f} s, "
-                  f"spread {spread['spread_seconds']:.1f} s")
+            print(
+                f"{r['households']:>11} steady night x{spread['runs']}: median {spread['median_wall_seconds']:.1f} s, "
+                f"min {spread['min_wall_seconds']:.1f} s, max {spread['max_wall_seconds']:.1f} s, "
+                f"spread {spread['spread_seconds']:.1f} s"
+            )
     print(f"result: {out}")
     return 0
 
 
 def cmd_compare(args: argparse.Namespace, settings: Settings) -> int:
     from pipelines.compare import compare_lakes
-    from pipelines.storage import lake_location
     from pipelines.spark import build_spark
+    from pipelines.storage import lake_location
 
-    spark = build_spark(settings.master)   # first: a lake at a URI is read through its JVM
+    spark = build_spark(settings.master)  # first: a lake at a URI is read through its JVM
     a, b = lake_location(args.lake_a), lake_location(args.lake_b)
     for lake in (a, b):
         if not (lake / "runs").is_dir():
@@ -304,16 +376,20 @@ def cmd_compare(args: argparse.Namespace, settings: Settings) -> int:
         raise UsageError(f"neither lake has outputs of {args.date}")
     print(f"{'partition':<62}{'rows a':>10}{'rows b':>10}{'only a':>8}{'only b':>8}")
     for d in diffs:
-        print(f"{d.partition:<62}{d.rows_a:>10}{d.rows_b:>10}{d.only_in_a:>8}{d.only_in_b:>8}"
-              f"{'' if d.equal else '  DIFFERENT'}")
+        print(
+            f"{d.partition:<62}{d.rows_a:>10}{d.rows_b:>10}{d.only_in_a:>8}{d.only_in_b:>8}"
+            f"{'' if d.equal else '  DIFFERENT'}"
+        )
     different = [d.partition for d in diffs if not d.equal]
-    print(f"{len(diffs) - len(different)} of {len(diffs)} partition(s) equal row for row"
-          + (f"; different: {', '.join(different)}" if different else ""))
+    print(
+        f"{len(diffs) - len(different)} of {len(diffs)} partition(s) equal row for row"
+        + (f"; different: {', '.join(different)}" if different else "")
+    )
     return 1 if different else 0
 
 
 def cmd_package(args: argparse.Namespace, settings: Settings) -> int:
-    from pipelines.submit import package
+    from pipelines.run.package import package
 
     built = package(Path(args.out))
     for path in built.values():
@@ -336,10 +412,16 @@ COMMANDS = {
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    _configure_logging()
+    for name, value in QUIET_ENVIRONMENT.items():
+        os.environ.setdefault(name, value)
+    configure_logging()
     try:
-        settings = Settings.resolve(landing=getattr(args, "landing", None), lake=getattr(args, "lake", None),
-                                    config=getattr(args, "config", None), master=getattr(args, "master", None))
+        settings = Settings.resolve(
+            landing=getattr(args, "landing", None),
+            lake=getattr(args, "lake", None),
+            config=getattr(args, "config", None),
+            master=getattr(args, "master", None),
+        )
         return COMMANDS[args.command](args, settings)
     except KeyboardInterrupt:
         print("lipmon: interrupted", file=sys.stderr)

@@ -1,4 +1,5 @@
-"""The lake layout and atomic publishing. The only module that knows where tables live.
+"""The lake layout and atomic publishing. The only module that turns a table (declared in
+pipelines.tables) and a date into a place.
 
 A partition is written aside under `_staging/` and swapped into place with renames on
 the same filesystem, so readers see the old partition or the new one, never half of one.
@@ -12,12 +13,14 @@ import json
 import os
 import signal
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import Iterable
+from typing import Any
 
-from pipelines.storage import Location, is_remote, listing, rename, rmtree, write_atomically
+from pipelines.storage import Location, glob, listing, rename, rmtree, write_atomically
+from pipelines.tables import SOURCE_ZONES, Table
 
 # In runs/D/: written last by a run that published everything; withdrawn when a run of D starts.
 SUCCESS_MARKER = "_SUCCESS"
@@ -27,14 +30,43 @@ SUCCESS_MARKER = "_SUCCESS"
 class Lake:
     root: Location
 
-    def bronze(self, source: str, extract_date: date | None = None) -> Location:
-        return self._partition("bronze", source, "extract_date", extract_date)
+    def path(self, table: Table, day: date | None = None) -> Location:
+        """The table's folder, or its partition for a date."""
+        base = self.root / table.zone / table.name
+        return base if day is None else base / f"{table.partition}={day.isoformat()}"
 
-    def quarantine(self, source: str, extract_date: date | None = None) -> Location:
-        return self._partition("quarantine", source, "extract_date", extract_date)
+    def dates(self, table: Table) -> list[date]:
+        """Published partition dates of a table, oldest first."""
+        found = []
+        for name in _folder_names(self.path(table)):
+            if name.startswith(f"{table.partition}="):
+                try:
+                    found.append(date.fromisoformat(name.split("=", 1)[1]))
+                except ValueError:
+                    continue
+        return sorted(found)
 
-    def table(self, zone: str, table: str, snapshot_date: date | None = None) -> Location:
-        return self._partition(zone, table, "snapshot_date", snapshot_date)
+    def read(self, spark: Any, table: Table, day: date, schema: Any = None) -> Any:
+        """A Parquet partition as a Spark DataFrame, with the given schema where there is one."""
+        reader = spark.read if schema is None else spark.read.schema(schema)
+        return reader.parquet(str(self.path(table, day)))
+
+    def publish(self, staged: Location, table: Table, day: date) -> Location:
+        """Swap a staged partition into place (see `publish`)."""
+        final = self.path(table, day)
+        publish(staged, final)
+        return final
+
+    def remove(self, table: Table, day: date) -> None:
+        remove(self.path(table, day))
+
+    def recover(self, tables: Iterable[Table]) -> list[Location]:
+        """Put back the partitions of these tables that a killed run left aside."""
+        return [restored for table in tables for restored in recover(self.path(table))]
+
+    def sources(self) -> list[str]:
+        """The sources that have a bronze or quarantine table in this lake."""
+        return sorted({name for zone in SOURCE_ZONES for name in _folder_names(self.root / zone)})
 
     def run_dir(self, run_date: date) -> Location:
         return self.root / "runs" / run_date.isoformat()
@@ -53,21 +85,6 @@ class Lake:
         path = self.root / "_staging" / uuid.uuid4().hex
         path.mkdir(parents=True, exist_ok=True)
         return path
-
-    def _partition(self, zone: str, table: str, key: str, value: date | None) -> Location:
-        base = self.root / zone / table
-        return base if value is None else base / f"{key}={value.isoformat()}"
-
-    def partitions(self, zone: str, table: str, key: str) -> list[date]:
-        """Published partition dates of a table, oldest first."""
-        found = []
-        for name in _folder_names(self.root / zone / table):
-            if name.startswith(f"{key}="):
-                try:
-                    found.append(date.fromisoformat(name.split("=", 1)[1]))
-                except ValueError:
-                    continue
-        return sorted(found)
 
 
 def _folder_names(path: Location) -> list[str]:
@@ -104,7 +121,7 @@ def publish(staged: Location, final: Location) -> None:
         rename(staged, final)
         return
     checkpoint("publish:before-swap")
-    if not is_remote(final) and _exchange(staged, final):
+    if isinstance(staged, Path) and isinstance(final, Path) and _exchange(staged, final):
         checkpoint("publish:after-swap")
         rmtree(staged)
         return
@@ -117,11 +134,11 @@ def publish(staged: Location, final: Location) -> None:
 
 def recover(table_dir: Location) -> list[Location]:
     """Put back partitions a killed run had renamed aside and not replaced; drop leftovers."""
-    restored = []
+    restored: list[Location] = []
     if not table_dir.is_dir():
         return restored
-    for retired in sorted(table_dir.glob(".retired-*")):
-        name = retired.name[len(".retired-"):].rsplit("-", 1)[0]
+    for retired in glob(table_dir, ".retired-*"):
+        name = retired.name[len(".retired-") :].rsplit("-", 1)[0]
         final = table_dir / name
         if final.exists():
             rmtree(retired)

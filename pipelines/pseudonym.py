@@ -58,6 +58,7 @@ def load_key(key_file: Location) -> bytes:
         fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(new_key)
-    log.warning("created a new pseudonym key in %s (owner-readable only); keep it: household keys depend on it",
-                key_file)
+    log.warning(
+        "created a new pseudonym key in %s (owner-readable only); keep it: household keys depend on it", key_file
+    )
     return key_file.read_text(encoding="utf-8").strip().encode("utf-8")

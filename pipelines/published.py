@@ -10,19 +10,20 @@ See docs/publishing.md.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import date
 from pathlib import Path
-from typing import Iterable
 
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pipelines.lake import SUCCESS_MARKER, Lake, read_json, write_json
-from pipelines.storage import Entry, Location, is_remote, lake_location, listing, parquet_rows
+from pipelines.storage import Entry, Location, is_remote, lake_location, listing, parquet_rows, relative
+from pipelines.tables import SNAPSHOT_TABLES, snapshot_table
 
 # The output tables a nightly run publishes per snapshot date, as "zone/table".
-PUBLISHED_TABLES = ("gold/household_profile", "gold/alerts", "gold/alert_resolutions", "restricted/alerts")
+PUBLISHED_TABLES = tuple(t.id for t in SNAPSHOT_TABLES)
 MANIFEST = "manifest.json"
 _RETRY = "a run is replacing it: retry after it finishes"
 
@@ -31,23 +32,21 @@ class NotPublished(Exception):
     """A table's partition for a date is not (or not any more) published whole."""
 
 
-def _known(table: str) -> str:
-    if table not in PUBLISHED_TABLES:
-        raise ValueError(f"unknown table {table!r}; published tables: {', '.join(PUBLISHED_TABLES)}")
-    return table
-
-
 def _folder(lake: Lake, table: str, day: date) -> Location:
-    zone, name = _known(table).split("/")
-    return lake.table(zone, name, day)
+    return lake.path(snapshot_table(table), day)
 
 
 def _data_files(folder: Location) -> list[Entry]:
     """The Parquet files of a partition folder, with their sizes, from one listing; Spark's
     `_SUCCESS` and hidden `.crc` files are not data."""
-    return sorted((e for e in listing(folder)
-                   if not e.is_dir and e.name.endswith(".parquet") and not e.name.startswith((".", "_"))),
-                  key=lambda e: e.name)
+    return sorted(
+        (
+            e
+            for e in listing(folder)
+            if not e.is_dir and e.name.endswith(".parquet") and not e.name.startswith((".", "_"))
+        ),
+        key=lambda e: e.name,
+    )
 
 
 def describe_partition(lake_root: Location | str, table: str, snapshot_date: date) -> dict | None:
@@ -60,7 +59,7 @@ def describe_partition(lake_root: Location | str, table: str, snapshot_date: dat
     files = _data_files(folder)
     return {
         "table": table,
-        "partition": folder.relative_to(lake.root).as_posix(),
+        "partition": relative(folder, lake.root),
         "files": [{"name": f.name, "bytes": f.size} for f in files],
         "rows": sum(parquet_rows(folder / f.name) for f in files),
     }
@@ -105,7 +104,7 @@ def _as_date(snapshot_date: date | str) -> date:
 
 def published_dates(lake_root: Location | str, table: str) -> list[date]:
     """Dates whose run is complete (`runs/D/_SUCCESS`) and whose manifest lists the table, oldest first."""
-    _known(table)
+    snapshot_table(table)
     lake = Lake(lake_location(lake_root))
     complete = [d for d in lake.run_dates() if (lake.run_dir(d) / SUCCESS_MARKER).exists()]
     return [d for d in complete if _entry(read_json(lake.run_dir(d) / MANIFEST), table)]
@@ -131,27 +130,32 @@ def published_files(lake_root: Location | str, table: str, snapshot_date: date |
     folder = _folder(lake, table, day)
     run_dir = lake.run_dir(day)
     if not (run_dir / SUCCESS_MARKER).exists():
-        raise NotPublished(f"{table} of {day} is not published: runs/{day}/{SUCCESS_MARKER} is missing; "
-                           f"{_why_not_complete(lake, day)}")
+        raise NotPublished(
+            f"{table} of {day} is not published: runs/{day}/{SUCCESS_MARKER} is missing; {_why_not_complete(lake, day)}"
+        )
     entry = _entry(read_json(run_dir / MANIFEST), table)
     if entry is None:
-        raise NotPublished(f"{table} of {day} is not published: runs/{day}/{MANIFEST} does not list it "
-                           "(the run wrote no such partition, or predates the manifest's outputs)")
+        raise NotPublished(
+            f"{table} of {day} is not published: runs/{day}/{MANIFEST} does not list it "
+            "(the run wrote no such partition, or predates the manifest's outputs)"
+        )
     files = []
     for listed in entry["files"]:
         path = folder / Path(listed["name"]).name
         try:
             size = path.stat().st_size
         except FileNotFoundError:
-            raise NotPublished(f"{table} of {day} changed since it was published: {listed['name']} is gone; "
-                               f"{_RETRY}") from None
+            raise NotPublished(
+                f"{table} of {day} changed since it was published: {listed['name']} is gone; {_RETRY}"
+            ) from None
         if size != listed["bytes"]:
-            raise NotPublished(f"{table} of {day} changed since it was published: {listed['name']} has "
-                               f"{size} bytes, the manifest says {listed['bytes']}; {_RETRY}")
+            raise NotPublished(
+                f"{table} of {day} changed since it was published: {listed['name']} has "
+                f"{size} bytes, the manifest says {listed['bytes']}; {_RETRY}"
+            )
         files.append(path)
-    if not (run_dir / SUCCESS_MARKER).exists():   # withdrawn while we looked
-        raise NotPublished(f"{table} of {day} is not published: runs/{day}/{SUCCESS_MARKER} was withdrawn; "
-                           f"{_RETRY}")
+    if not (run_dir / SUCCESS_MARKER).exists():  # withdrawn while we looked
+        raise NotPublished(f"{table} of {day} is not published: runs/{day}/{SUCCESS_MARKER} was withdrawn; {_RETRY}")
     return files
 
 
@@ -165,7 +169,7 @@ def read_published(lake_root: Location | str, table: str, snapshot_date: date | 
     try:
         parts = [pq.read_table(pa.BufferReader(path.read_bytes()) if is_remote(path) else path) for path in files]
     except (OSError, pa.ArrowException):
-        published_files(lake_root, table, day)   # raises NotPublished if a run replaced it meanwhile
+        published_files(lake_root, table, day)  # raises NotPublished if a run replaced it meanwhile
         raise
     if published_files(lake_root, table, day) != files:
         raise NotPublished(f"{table} of {day} changed while it was being read; {_RETRY}")

@@ -7,15 +7,10 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from pipelines.contracts.files import schemas_dir
 from pipelines.storage import Location, lake_location
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
-
-
-def schemas_dir() -> Path:
-    """The data contracts (`sources/`, `outputs/`): the project's `schemas/` folder, or
-    LIPMON_SCHEMAS where the code runs from a zip shipped with spark-submit."""
-    return Path(os.environ.get("LIPMON_SCHEMAS", PROJECT_ROOT / "schemas"))
 
 
 def _sample_landing() -> Path:
@@ -26,14 +21,20 @@ def _sample_landing() -> Path:
 @dataclass(frozen=True)
 class Settings:
     landing: Path
-    lake: Location   # a local folder or a Hadoop-compatible URI (hdfs://, s3a://, ...)
+    lake: Location  # a local folder or a Hadoop-compatible URI (hdfs://, s3a://, ...)
     config: Path | None
     master: str | None
     contracts_dir: Path
 
     @classmethod
-    def resolve(cls, *, landing: str | None = None, lake: str | None = None, config: str | None = None,
-                master: str | None = None) -> "Settings":
+    def resolve(
+        cls,
+        *,
+        landing: str | None = None,
+        lake: str | None = None,
+        config: str | None = None,
+        master: str | None = None,
+    ) -> Settings:
         """Command-line values win over the environment, which wins over the defaults.
         Folders are made absolute: Spark executors do not share the caller's working folder."""
         landing = landing or os.environ.get("LIPMON_LANDING")

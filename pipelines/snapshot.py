@@ -12,7 +12,7 @@ import logging
 import time
 from dataclasses import dataclass, field
 from datetime import date
-from pathlib import Path
+from typing import Any
 
 from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
@@ -24,20 +24,31 @@ from pipelines.contracts import Contract
 from pipelines.contracts.derive import bronze_schema
 from pipelines.contracts.outputs import OutputContract, conform, output_contract
 from pipelines.index.hardship import score
-from pipelines.lake import Lake, checkpoint, publish, read_json, write_json
-from pipelines.storage import rmtree
+from pipelines.lake import Lake, checkpoint, read_json, write_json
 from pipelines.policy import ConfigError, Policy
 from pipelines.profile.as_of import incremental_as_of, repeated_key_hashes
 from pipelines.profile.household import household_profiles, standards_table
 from pipelines.profile.window import Windows
 from pipelines.pseudonym import fingerprint, hmac_sha256_hex
-from pipelines.spark import broadcast_if_small
 from pipelines.published import refresh_outputs
+from pipelines.spark import broadcast_if_small
+from pipelines.storage import Location, rmtree
+from pipelines.tables import (
+    ALERT_RESOLUTIONS,
+    ALERTS,
+    HOUSEHOLD_PROFILE,
+    LIFECYCLE_TABLES,
+    RESTRICTED_ALERTS,
+    SNAPSHOT_TABLES,
+    bronze_table,
+)
 
 log = logging.getLogger(__name__)
-OUTPUT_NAMES = ("household_profile", "alerts", "restricted_alerts", "alert_resolutions")
-# What _publish_lifecycle rewrites, as the manifest's `outputs` name the tables.
-LIFECYCLE_TABLES = ("restricted/alerts", "gold/alerts", "gold/alert_resolutions")
+
+
+def _output_contracts() -> dict[str, OutputContract]:
+    """The snapshot tables' output contracts, by contract name."""
+    return {t.contract: output_contract(t.contract) for t in SNAPSHOT_TABLES if t.contract}
 
 
 class MissingInput(RuntimeError):
@@ -57,12 +68,26 @@ class SnapshotResult:
     inputs: dict[str, list[str]] = field(default_factory=dict)
     seconds: float = 0.0
 
+    def counts(self) -> dict[str, Any]:
+        """What a run records of its snapshot (the step's result, snapshot.json)."""
+        return {
+            "households": self.households,
+            "alerts": self.alerts,
+            "alerts_by_rule": self.alerts_by_rule,
+            "alerts_by_category": self.alerts_by_category,
+            "alerts_by_status": self.alerts_by_status,
+            "resolved": self.resolved,
+            "lifecycle_against": self.previous_run.isoformat() if self.previous_run else None,
+            "inputs": self.inputs,
+        }
+
 
 def _bronze(spark: SparkSession, lake: Lake, contract: Contract, dates: list[date]) -> DataFrame:
     """Bronze partitions read with their explicit schema and their extract_date."""
     schema = bronze_schema(contract)
-    frames = [spark.read.schema(schema).parquet(str(lake.bronze(contract.name, d))).withColumn("extract_date", F.lit(d))
-              for d in dates]
+    frames = [
+        lake.read(spark, bronze_table(contract.name), d, schema).withColumn("extract_date", F.lit(d)) for d in dates
+    ]
     if not frames:
         return spark.createDataFrame([], schema).withColumn("extract_date", F.lit(None).cast("date"))
     out = frames[0]
@@ -71,12 +96,13 @@ def _bronze(spark: SparkSession, lake: Lake, contract: Contract, dates: list[dat
     return out
 
 
-def read_inputs(spark: SparkSession, lake: Lake, contracts: dict[str, Contract], as_of: date,
-                result: SnapshotResult) -> dict[str, DataFrame]:
+def read_inputs(
+    spark: SparkSession, lake: Lake, contracts: dict[str, Contract], as_of: date, result: SnapshotResult
+) -> dict[str, DataFrame]:
     """Each source as of the snapshot date: the latest snapshot, or the incremental union."""
     inputs = {}
     for name, contract in contracts.items():
-        dates = [d for d in lake.partitions("bronze", name, "extract_date") if d <= as_of]
+        dates = [d for d in lake.dates(bronze_table(name)) if d <= as_of]
         if contract.delivery.mode == "snapshot":
             if not dates:
                 raise MissingInput(f"no {name} delivery landed on or before {as_of}")
@@ -91,7 +117,7 @@ def read_inputs(spark: SparkSession, lake: Lake, contracts: dict[str, Contract],
     return inputs
 
 
-def _write(df: DataFrame, contract: OutputContract, staging: Path) -> Path:
+def _write(df: DataFrame, contract: OutputContract, staging: Location) -> Location:
     staged = staging / contract.zone / contract.name
     conform(df, contract).write.parquet(str(staged))
     return staged
@@ -101,59 +127,77 @@ def _previous_run(lake: Lake, as_of: date) -> date | None:
     """The latest published alerts before the snapshot date (a missed night is skipped).
     Published means the partition exists: it appears whole, and a night whose push failed
     after publishing still counts, since its alerts were computed in full."""
-    earlier = [d for d in lake.partitions("gold", "alerts", "snapshot_date") if d < as_of]
+    earlier = [d for d in lake.dates(ALERTS) if d < as_of]
     return earlier[-1] if earlier else None
 
 
-def _lifecycle(spark: SparkSession, lake: Lake, outputs: dict[str, OutputContract], current: DataFrame,
-               as_of: date) -> tuple[DataFrame, DataFrame, date | None]:
+def _lifecycle(
+    spark: SparkSession, lake: Lake, outputs: dict[str, OutputContract], current: DataFrame, as_of: date
+) -> tuple[DataFrame, DataFrame, date | None]:
     """Today's alerts with their lifecycle, the resolutions, and the previous run's date."""
     previous_date = _previous_run(lake, as_of)
     if previous_date is None:
         empty = spark.createDataFrame([], outputs["alert_resolutions"].schema())
         return with_lifecycle(current, None, as_of), empty, None
-    previous = spark.read.schema(outputs["alerts"].schema()).parquet(str(lake.table("gold", "alerts", previous_date)))
+    previous = lake.read(spark, ALERTS, previous_date, outputs["alerts"].schema())
     return with_lifecycle(current, previous, as_of), resolutions(current, previous, previous_date), previous_date
 
 
-def _stage_lifecycle(alerts: DataFrame, resolved: DataFrame, outputs: dict[str, OutputContract],
-                     staging: Path) -> dict[str, Path]:
-    return {name: _write(frame, outputs[name], staging)
-            for name, frame in (("restricted_alerts", alerts), ("alerts", alerts), ("alert_resolutions", resolved))}
+def _stage_lifecycle(
+    alerts: DataFrame, resolved: DataFrame, outputs: dict[str, OutputContract], staging: Location
+) -> dict[str, Location]:
+    return {
+        name: _write(frame, outputs[name], staging)
+        for name, frame in (("restricted_alerts", alerts), ("alerts", alerts), ("alert_resolutions", resolved))
+    }
 
 
-def _publish_lifecycle(lake: Lake, staged: dict[str, Path], as_of: date) -> None:
+def _publish_lifecycle(lake: Lake, staged: dict[str, Location], as_of: date) -> None:
     # Restricted first, analyst tables after: never an analyst alert without its caseworker copy.
-    publish(staged["restricted_alerts"], lake.table("restricted", "alerts", as_of))
+    lake.publish(staged["restricted_alerts"], RESTRICTED_ALERTS, as_of)
     checkpoint("snapshot:between-tables")
-    publish(staged["alerts"], lake.table("gold", "alerts", as_of))
-    publish(staged["alert_resolutions"], lake.table("gold", "alert_resolutions", as_of))
+    lake.publish(staged["alerts"], ALERTS, as_of)
+    lake.publish(staged["alert_resolutions"], ALERT_RESOLUTIONS, as_of)
 
 
 def _status_counts(alerts: DataFrame) -> dict[str, int]:
     return {r["status"]: r["n"] for r in alerts.groupBy("status").agg(F.count(F.lit(1)).alias("n")).collect()}
 
 
-def build_snapshot(spark: SparkSession, lake: Lake, contracts: dict[str, Contract], policy: Policy,
-                   *, as_of: date, key: bytes, data_as_of: dict[str, date] | None = None) -> SnapshotResult:
+def build_snapshot(
+    spark: SparkSession,
+    lake: Lake,
+    contracts: dict[str, Contract],
+    policy: Policy,
+    *,
+    as_of: date,
+    key: bytes,
+    data_as_of: dict[str, date] | None = None,
+) -> SnapshotResult:
     started = time.monotonic()
     result = SnapshotResult(as_of)
-    outputs = {name: output_contract(name) for name in OUTPUT_NAMES}
-    standards = standards_table(spark, policy, as_of)   # fails here, before any work, on a gap
+    outputs = _output_contracts()
+    standards = standards_table(spark, policy, as_of)  # fails here, before any work, on a gap
     inputs = read_inputs(spark, lake, contracts, as_of, result)
-    log.info("snapshot %s: inputs %s; computing profiles, index and alerts", as_of,
-             {name: f"{dates[0]}..{dates[-1]}" if len(dates) > 1 else dates for name, dates in result.inputs.items()})
+    log.info(
+        "snapshot %s: inputs %s; computing profiles, index and alerts",
+        as_of,
+        {name: f"{dates[0]}..{dates[-1]}" if len(dates) > 1 else dates for name, dates in result.inputs.items()},
+    )
     windows = Windows.of(as_of, policy.index)
-    profiles = household_profiles(inputs["residents"], inputs["social_security"], inputs["medical_settlements"],
-                                  standards, policy, windows)
+    profiles = household_profiles(
+        inputs["residents"], inputs["social_security"], inputs["medical_settlements"], standards, policy, windows
+    )
     scored = (
         apply_rules(score(profiles, policy), policy)
         .withColumn("household_key", hmac_sha256_hex(F.col("household_id"), key))
         .withColumn("data_as_of", _date_map(data_as_of or {}))
         .persist(StorageLevel.MEMORY_AND_DISK)
     )
-    unpriced = [r["county_code"] for r in scored.where(F.col("dibao_standard").isNull())
-                .select("county_code").distinct().limit(5).collect()]
+    unpriced = [
+        r["county_code"]
+        for r in scored.where(F.col("dibao_standard").isNull()).select("county_code").distinct().limit(5).collect()
+    ]
     if unpriced:
         raise ConfigError(f"no dibao standard in force on {as_of} for county {', '.join(sorted(unpriced))}")
     alerts, resolved, result.previous_run = _lifecycle(spark, lake, outputs, scored.where(F.size("rules") > 0), as_of)
@@ -172,30 +216,32 @@ def build_snapshot(spark: SparkSession, lake: Lake, contracts: dict[str, Contrac
         result.alerts_by_category = _count_exploded(published, "categories")
         result.alerts_by_status = _status_counts(published)
         result.resolved = spark.read.parquet(str(staged["alert_resolutions"])).count()
-        log.info("snapshot %s: %d households, %d alerts, %d resolved against %s; publishing", as_of,
-                 result.households, result.alerts, result.resolved, result.previous_run or "no earlier run")
+        log.info(
+            "snapshot %s: %d households, %d alerts, %d resolved against %s; publishing",
+            as_of,
+            result.households,
+            result.alerts,
+            result.resolved,
+            result.previous_run or "no earlier run",
+        )
         _publish_lifecycle(lake, staged, as_of)
-        publish(staged["household_profile"], lake.table("gold", "household_profile", as_of))
+        lake.publish(staged["household_profile"], HOUSEHOLD_PROFILE, as_of)
     finally:
         rmtree(staging)
         scored.unpersist()
         alerts.unpersist()
         spark.catalog.clearCache()
     result.seconds = round(time.monotonic() - started, 2)
-    write_json(lake.run_dir(as_of) / "snapshot.json", {
-        "as_of": as_of.isoformat(),
-        "inputs": result.inputs,
-        "households": result.households,
-        "alerts": result.alerts,
-        "alerts_by_rule": result.alerts_by_rule,
-        "alerts_by_category": result.alerts_by_category,
-        "alerts_by_status": result.alerts_by_status,
-        "resolved": result.resolved,
-        "lifecycle_against": result.previous_run,
-        "pseudonym_key_fingerprint": fingerprint(key),
-        "policy_hash": policy.digest(),
-        "seconds": result.seconds,
-    })
+    write_json(
+        lake.run_dir(as_of) / "snapshot.json",
+        {
+            "as_of": as_of.isoformat(),
+            **result.counts(),
+            "pseudonym_key_fingerprint": fingerprint(key),
+            "policy_hash": policy.digest(),
+            "seconds": result.seconds,
+        },
+    )
     return result
 
 
@@ -205,12 +251,12 @@ def relink_lifecycle(spark: SparkSession, lake: Lake, *, after: date) -> list[da
     index and profiles of those dates stay as computed. Stops at the first date whose
     lifecycle is unchanged: the dates after it cannot change either. Returns the dates
     republished."""
-    outputs = {name: output_contract(name) for name in OUTPUT_NAMES}
+    outputs = _output_contracts()
     relinked = []
-    for day in [d for d in lake.partitions("gold", "alerts", "snapshot_date") if d > after]:
-        current = (spark.read.schema(outputs["restricted_alerts"].schema())
-                   .parquet(str(lake.table("restricted", "alerts", day)))
-                   .drop(*LIFECYCLE_COLUMNS))
+    for day in [d for d in lake.dates(ALERTS) if d > after]:
+        current = lake.read(spark, RESTRICTED_ALERTS, day, outputs["restricted_alerts"].schema()).drop(
+            *LIFECYCLE_COLUMNS
+        )
         alerts, resolved, previous_date = _lifecycle(spark, lake, outputs, current, day)
         staging = lake.staging()
         try:
@@ -218,7 +264,7 @@ def relink_lifecycle(spark: SparkSession, lake: Lake, *, after: date) -> list[da
             if _unchanged(spark, lake, staged, day):
                 # A relink interrupted between publishing this date and refreshing its
                 # manifest left the manifest listing the replaced files: refresh it now.
-                refresh_outputs(lake.root, day, LIFECYCLE_TABLES)
+                refresh_outputs(lake.root, day, [t.id for t in LIFECYCLE_TABLES])
                 break
             log.info("lifecycle of %s re-derived against %s", day, previous_date or "no earlier run")
             statuses = _status_counts(spark.read.parquet(str(staged["alerts"])))
@@ -227,18 +273,22 @@ def relink_lifecycle(spark: SparkSession, lake: Lake, *, after: date) -> list[da
         finally:
             rmtree(staging)
         record = read_json(lake.run_dir(day) / "snapshot.json") or {"as_of": day.isoformat()}
-        record.update(alerts_by_status=statuses, resolved=resolved_count, lifecycle_against=previous_date,
-                      lifecycle_relinked_after=after)
+        record.update(
+            alerts_by_status=statuses,
+            resolved=resolved_count,
+            lifecycle_against=previous_date,
+            lifecycle_relinked_after=after,
+        )
         write_json(lake.run_dir(day) / "snapshot.json", record)
-        refresh_outputs(lake.root, day, LIFECYCLE_TABLES)   # readers go by the manifest's file list
+        refresh_outputs(lake.root, day, [t.id for t in LIFECYCLE_TABLES])  # readers go by the manifest's file list
         relinked.append(day)
     return relinked
 
 
-def _unchanged(spark: SparkSession, lake: Lake, staged: dict[str, Path], day: date) -> bool:
+def _unchanged(spark: SparkSession, lake: Lake, staged: dict[str, Location], day: date) -> bool:
     """Whether the staged lifecycle of a date equals the published one."""
-    for name, zone, table in (("alerts", "gold", "alerts"), ("alert_resolutions", "gold", "alert_resolutions")):
-        published = lake.table(zone, table, day)
+    for name, table in (("alerts", ALERTS), ("alert_resolutions", ALERT_RESOLUTIONS)):
+        published = lake.path(table, day)
         if not published.exists():
             return False
         new, old = spark.read.parquet(str(staged[name])), spark.read.parquet(str(published))

@@ -10,6 +10,7 @@ import hashlib
 import os
 import shutil
 import subprocess
+import sys
 from importlib import resources
 from pathlib import Path
 
@@ -119,8 +120,9 @@ def find_java_home() -> Path:
     )
 
 
-def build_spark(master: str | None = None, *, app_name: str = "lipmon",
-                extra: dict[str, str] | None = None) -> SparkSession:
+def build_spark(
+    master: str | None = None, *, app_name: str = "lipmon", extra: dict[str, str] | None = None
+) -> SparkSession:
     """Get or create the session. Started here (local mode, or a cluster master in-process),
     Java, the master and the driver's JVM settings are chosen here; under spark-submit the
     JVM is already running and our settings only fill in what the submission left unset."""
@@ -129,8 +131,11 @@ def build_spark(master: str | None = None, *, app_name: str = "lipmon",
     if not submitted:
         os.environ["JAVA_HOME"] = str(find_java_home())
     if local:
-        # A local run stays on the loopback interface.
+        # A local run stays on the loopback interface, and its Python workers (small local
+        # tables are shipped through them) run this interpreter, not whichever `python3`
+        # comes first on the PATH, which may be another version.
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     log4j = resources.files("pipelines").joinpath("log4j2.properties")
     builder = SparkSession.builder
     if master:

@@ -2,9 +2,10 @@
 `abfs://`, `viewfs://`, ...).
 
 A local lake is a `pathlib.Path`. A lake at a URI is a `HadoopPath`: the same small part of
-the `Path` interface that lipmon uses (`/`, `name`, `exists`, `glob`, `read_text`, ...), carried out by Hadoop's FileSystem API in the driver's JVM, so the
-driver's own reads and writes (manifests, markers, ledgers, renames) go to the same
-storage, with the same configuration (`HADOOP_CONF_DIR`, `spark.hadoop.*`), as Spark's.
+the `Path` interface that lipmon uses (`/`, `name`, `exists`, `glob`, `read_text`, ...),
+carried out by Hadoop's FileSystem API in the driver's JVM, so the driver's own reads and
+writes (manifests, markers, ledgers, renames) go to the same storage, with the same
+configuration (`HADOOP_CONF_DIR`, `spark.hadoop.*`), as Spark's.
 The helpers below (`listing`, `rename`, `replace`, `rmtree`, `write_atomically`,
 `local_copy`, ...) take either kind.
 """
@@ -16,14 +17,16 @@ import os
 import shutil
 import tempfile
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from types import SimpleNamespace
-from typing import Iterator, Union
 from urllib.parse import urlsplit
 
+from typing_extensions import TypeIs
 
-def lake_location(value: "str | os.PathLike | HadoopPath") -> "Location":
+
+def lake_location(value: str | os.PathLike | HadoopPath) -> Location:
     """A lake given on the command line or in the environment: a URI with a scheme other
     than `file` is a HadoopPath; anything else is an absolute local path."""
     if isinstance(value, HadoopPath):
@@ -32,12 +35,12 @@ def lake_location(value: "str | os.PathLike | HadoopPath") -> "Location":
     scheme = urlsplit(text).scheme
     if scheme == "file":
         return Path(urlsplit(text).path).absolute()
-    if len(scheme) > 1:   # one letter would be a Windows drive
+    if len(scheme) > 1:  # one letter would be a Windows drive
         return HadoopPath(text)
     return Path(text).absolute()
 
 
-def is_remote(path) -> bool:
+def is_remote(path: object) -> TypeIs[HadoopPath]:
     return isinstance(path, HadoopPath)
 
 
@@ -53,7 +56,7 @@ class HadoopPath:
         self.uri = uri if parts.path in ("", "/") else uri.rstrip("/")
 
     # ------------------------------------------------------------ the path itself
-    def __truediv__(self, other) -> "HadoopPath":
+    def __truediv__(self, other) -> HadoopPath:
         child = str(other).strip("/")
         return HadoopPath(f"{self.uri.rstrip('/')}/{child}") if child else self
 
@@ -69,7 +72,7 @@ class HadoopPath:
     def __hash__(self) -> int:
         return hash(self.uri)
 
-    def __lt__(self, other: "HadoopPath") -> bool:
+    def __lt__(self, other: HadoopPath) -> bool:
         return self.uri < other.uri
 
     @property
@@ -77,18 +80,18 @@ class HadoopPath:
         return PurePosixPath(urlsplit(self.uri).path).name
 
     @property
-    def parent(self) -> "HadoopPath":
+    def parent(self) -> HadoopPath:
         head, _, _ = self.uri.rstrip("/").rpartition("/")
         return HadoopPath(head if urlsplit(head).path else head + "/")
 
-    def with_name(self, name: str) -> "HadoopPath":
+    def with_name(self, name: str) -> HadoopPath:
         return self.parent / name
 
-    def relative_to(self, other: "HadoopPath") -> PurePosixPath:
+    def relative_to(self, other: HadoopPath) -> PurePosixPath:
         base = other.uri.rstrip("/") + "/"
         if not self.uri.startswith(base):
             raise ValueError(f"{self} is not under {other}")
-        return PurePosixPath(self.uri[len(base):])
+        return PurePosixPath(self.uri[len(base) :])
 
     # ------------------------------------------------------------ the filesystem
     def _path(self):
@@ -114,7 +117,7 @@ class HadoopPath:
             raise FileNotFoundError(self.uri)
         return SimpleNamespace(st_size=status.getLen())
 
-    def glob(self, pattern: str) -> Iterator["HadoopPath"]:
+    def glob(self, pattern: str) -> Iterator[HadoopPath]:
         """Hadoop's glob (`*`, `?`, `[...]`, `{a,b}`) of a pattern relative to this folder."""
         depth = len(PurePosixPath(pattern).parts)
         found = self._fs().globStatus(_jvm().org.apache.hadoop.fs.Path(f"{self.uri.rstrip('/')}/{pattern}"))
@@ -161,8 +164,15 @@ class HadoopPath:
         jvm = _jvm()
         fs, path = self._fs(), self._path()
         if permission is not None:
-            stream = fs.create(path, jvm.org.apache.hadoop.fs.permission.FsPermission(permission), True,
-                               1 << 16, fs.getDefaultReplication(path), fs.getDefaultBlockSize(path), None)
+            stream = fs.create(
+                path,
+                jvm.org.apache.hadoop.fs.permission.FsPermission(permission),
+                True,
+                1 << 16,
+                fs.getDefaultReplication(path),
+                fs.getDefaultBlockSize(path),
+                None,
+            )
         else:
             stream = fs.create(path, True)
         try:
@@ -176,16 +186,19 @@ class HadoopPath:
         self.write_bytes(text.encode(encoding))
 
 
-Location = Union[Path, HadoopPath]
+Location = Path | HadoopPath
 
 
 # ---------------------------------------------------------------- operations on either kind
 
+
 def rename(source: Location, target: Location) -> None:
     """Rename a file or folder to a name that does not exist yet."""
     if not is_remote(source):
+        assert not is_remote(target), f"{source} and {target} are on different filesystems"
         os.rename(source, target)
         return
+    assert is_remote(target), f"{source} and {target} are on different filesystems"
     if not source._fs().rename(source._path(), target._path()):
         raise OSError(f"could not rename {source} to {target} (does the target exist?)")
 
@@ -194,8 +207,10 @@ def replace(source: Location, target: Location) -> None:
     """Rename a file over another: atomic on local filesystems and HDFS (FileContext's
     rename with OVERWRITE); a copy and a delete on object stores."""
     if not is_remote(source):
+        assert not is_remote(target), f"{source} and {target} are on different filesystems"
         os.replace(source, target)
         return
+    assert is_remote(target), f"{source} and {target} are on different filesystems"
     jvm = _jvm()
     context = jvm.org.apache.hadoop.fs.FileContext.getFileContext(target._path().toUri(), _hadoop_conf())
     options = _gateway().new_array(jvm.org.apache.hadoop.fs.Options.Rename, 1)
@@ -211,11 +226,26 @@ def rmtree(path: Location) -> None:
     path._fs().delete(path._path(), True)
 
 
+def glob(folder: Location, pattern: str) -> list[Location]:
+    """What matches a pattern in a folder, sorted by name."""
+    found: list[Location] = list(folder.glob(pattern))
+    return sorted(found, key=lambda p: p.name)
+
+
+def relative(path: Location, root: Location) -> str:
+    """`path` relative to `root` (both of one kind), as a POSIX path."""
+    if is_remote(path):
+        assert is_remote(root)
+        return path.relative_to(root).as_posix()
+    assert not is_remote(root)
+    return path.relative_to(root).as_posix()
+
+
 @dataclass(frozen=True)
 class Entry:
     name: str
     is_dir: bool
-    size: int      # bytes of a file; 0 for a folder
+    size: int  # bytes of a file; 0 for a folder
 
 
 def listing(path: Location) -> list[Entry]:
@@ -225,8 +255,10 @@ def listing(path: Location) -> list[Entry]:
         fs, folder = path._fs(), path._path()
         if not fs.exists(folder):
             return []
-        return [Entry(s.getPath().getName(), bool(s.isDirectory()), 0 if s.isDirectory() else int(s.getLen()))
-                for s in fs.listStatus(folder)]
+        return [
+            Entry(s.getPath().getName(), bool(s.isDirectory()), 0 if s.isDirectory() else int(s.getLen()))
+            for s in fs.listStatus(folder)
+        ]
     try:
         with os.scandir(path) as entries:
             return [Entry(e.name, e.is_dir(), 0 if e.is_dir() else e.stat().st_size) for e in entries]
@@ -239,11 +271,13 @@ def write_atomically(path: Location, data: bytes, *, durable: bool) -> None:
     there whole or not at all. `durable` also flushes the data (and on a local disk, the
     folder entry) before returning."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+    tmp_name = f".{path.name}.{uuid.uuid4().hex[:8]}.tmp"
     if is_remote(path):
-        tmp.write_bytes(data, durable=durable)
-        replace(tmp, path)
+        remote_tmp = path.with_name(tmp_name)
+        remote_tmp.write_bytes(data, durable=durable)
+        replace(remote_tmp, path)
         return
+    tmp = path.with_name(tmp_name)
     with open(tmp, "wb") as fh:
         fh.write(data)
         if durable:
@@ -309,6 +343,7 @@ def _local_uri(path: Path):
 
 
 # ---------------------------------------------------------------- the driver's JVM
+
 
 def _context():
     """The running SparkContext's JVM; without one (the flow's own process when steps go

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+
 import pytest
 
 from pipelines.cli import main
@@ -14,10 +15,19 @@ LIPMON = [sys.executable, "-m", "pipelines.cli"]
 LOCATIONS = ("--landing", "--lake", "--master")
 
 
-@pytest.mark.parametrize(("command", "options"), [
-    ("ingest", LOCATIONS), ("run", (*LOCATIONS, "--spark-submit")), ("backfill", (*LOCATIONS, "--spark-submit")),
-    ("generate", LOCATIONS), ("serve", (*LOCATIONS, "--spark-submit")), ("compare", ("--date", "--master")),
-    ("package", ("--out",)), ("bench", ("--households", "--scaling"))])
+@pytest.mark.parametrize(
+    ("command", "options"),
+    [
+        ("ingest", LOCATIONS),
+        ("run", (*LOCATIONS, "--spark-submit")),
+        ("backfill", (*LOCATIONS, "--spark-submit")),
+        ("generate", LOCATIONS),
+        ("serve", (*LOCATIONS, "--spark-submit")),
+        ("compare", ("--date", "--master")),
+        ("package", ("--out",)),
+        ("bench", ("--households", "--scaling")),
+    ],
+)
 def test_every_command_has_help(command, options):
     out = subprocess.run([*LIPMON, command, "--help"], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0
@@ -31,7 +41,9 @@ def test_bad_date_parameter_is_a_one_line_error():
 
 
 def test_missing_landing_folder_is_a_one_line_error(tmp_path, capsys):
-    code = main(["ingest", "--date", "2026-11-28", "--landing", str(tmp_path / "nope"), "--lake", str(tmp_path / "lake")])
+    code = main(
+        ["ingest", "--date", "2026-11-28", "--landing", str(tmp_path / "nope"), "--lake", str(tmp_path / "lake")]
+    )
     assert code == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1].startswith("lipmon ingest: --landing") and "no such folder" in err[-1]

@@ -10,7 +10,8 @@ import yaml
 from pyspark.sql import types as T
 
 from pipelines.contracts import ContractError, load_contract, load_contracts
-from pipelines.contracts.derive import bronze_schema, expectation_suite
+from pipelines.contracts.derive import bronze_schema
+from pipelines.quality.expectations import expectation_suite
 from pipelines.settings import PROJECT_ROOT
 
 SOURCES = PROJECT_ROOT / "schemas" / "sources"
@@ -26,26 +27,50 @@ def test_core_contracts_load_with_snapshot_sources_first():
 
 def test_contract_round_trip_to_spark_schema_and_expectation_suite(tmp_path: Path):
     contract_file = tmp_path / "vehicles.yaml"
-    contract_file.write_text(yaml.safe_dump({
-        "name": "vehicles", "title": "Vehicles", "department": "traffic police",
-        "delivery": {"mode": "snapshot", "files": "vehicles*.csv", "encoding": "UTF-8", "max_staleness_days": 7},
-        "key": ["plate"],
-        "columns": [
-            {"header": "号牌", "name": "plate", "type": "string", "description": "plate number"},
-            {"header": "owner", "name": "owner_id", "type": "resident_id", "personal": True},
-            {"header": "kind", "name": "kind", "type": "code", "codes": {"K1": "car", "H1": "truck"}},
-            {"header": "registered", "name": "registered_on", "type": "date", "format": "yyyy-MM-dd"},
-            {"header": "value", "name": "value", "type": "decimal", "precision": 12, "scale": 2,
-             "required": False, "max_null_rate": 0.3},
-        ],
-    }, allow_unicode=True), encoding="utf-8")
+    contract_file.write_text(
+        yaml.safe_dump(
+            {
+                "name": "vehicles",
+                "title": "Vehicles",
+                "department": "traffic police",
+                "delivery": {
+                    "mode": "snapshot",
+                    "files": "vehicles*.csv",
+                    "encoding": "UTF-8",
+                    "max_staleness_days": 7,
+                },
+                "key": ["plate"],
+                "columns": [
+                    {"header": "号牌", "name": "plate", "type": "string", "description": "plate number"},
+                    {"header": "owner", "name": "owner_id", "type": "resident_id", "personal": True},
+                    {"header": "kind", "name": "kind", "type": "code", "codes": {"K1": "car", "H1": "truck"}},
+                    {"header": "registered", "name": "registered_on", "type": "date", "format": "yyyy-MM-dd"},
+                    {
+                        "header": "value",
+                        "name": "value",
+                        "type": "decimal",
+                        "precision": 12,
+                        "scale": 2,
+                        "required": False,
+                        "max_null_rate": 0.3,
+                    },
+                ],
+            },
+            allow_unicode=True,
+        ),
+        encoding="utf-8",
+    )
     contract = load_contract(contract_file)
 
     schema = bronze_schema(contract)
     assert [(f.name, f.dataType, f.nullable) for f in schema.fields] == [
-        ("plate", T.StringType(), False), ("owner_id", T.StringType(), False), ("kind", T.StringType(), False),
-        ("registered_on", T.DateType(), False), ("value", T.DecimalType(12, 2), True),
-        ("source_file", T.StringType(), False), ("line_number", T.LongType(), False),
+        ("plate", T.StringType(), False),
+        ("owner_id", T.StringType(), False),
+        ("kind", T.StringType(), False),
+        ("registered_on", T.DateType(), False),
+        ("value", T.DecimalType(12, 2), True),
+        ("source_file", T.StringType(), False),
+        ("line_number", T.LongType(), False),
     ]
     assert schema["plate"].metadata["comment"] == "plate number"
     assert schema["owner_id"].metadata["personal"] is True
@@ -56,23 +81,42 @@ def test_contract_round_trip_to_spark_schema_and_expectation_suite(tmp_path: Pat
     assert suite[("in_set", "kind")].params == {"value_set": ["H1", "K1"]}
     assert suite[("not_null", "value")].params == {"mostly": 0.7} and not suite[("not_null", "value")].critical
     assert {col for kind, col in suite if kind == "not_null" and suite[(kind, col)].critical} == {
-        "plate", "owner_id", "kind", "registered_on"}
+        "plate",
+        "owner_id",
+        "kind",
+        "registered_on",
+    }
 
 
-@pytest.mark.parametrize("change,message", [
-    ({"key": ["nope"]}, "key column nope is not a column"),
-    ({"columns": [{"header": "a", "name": "a", "type": "code"}]}, "type code needs 'codes'"),
-    ({"columns": [{"header": "a", "name": "a", "type": "date"}]}, "type date needs 'format'"),
-    ({"columns": [{"header": "a", "name": "a", "type": "float"}]}, "columns.0.type"),
-    ({"delivery": {"mode": "weekly", "files": "x*.csv", "encoding": "UTF-8", "max_staleness_days": 1}}, "delivery.mode"),
-    ({"delivery": {"mode": "snapshot", "files": "x*.csv", "encoding": "klingon", "max_staleness_days": 1}}, "unknown encoding"),
-    ({"rules": [{"name": "r", "description": "d", "uses": ["zz"], "check": "true"}]}, "rule r uses unknown columns: zz"),
-])
+@pytest.mark.parametrize(
+    "change,message",
+    [
+        ({"key": ["nope"]}, "key column nope is not a column"),
+        ({"columns": [{"header": "a", "name": "a", "type": "code"}]}, "type code needs 'codes'"),
+        ({"columns": [{"header": "a", "name": "a", "type": "date"}]}, "type date needs 'format'"),
+        ({"columns": [{"header": "a", "name": "a", "type": "float"}]}, "columns.0.type"),
+        (
+            {"delivery": {"mode": "weekly", "files": "x*.csv", "encoding": "UTF-8", "max_staleness_days": 1}},
+            "delivery.mode",
+        ),
+        (
+            {"delivery": {"mode": "snapshot", "files": "x*.csv", "encoding": "klingon", "max_staleness_days": 1}},
+            "unknown encoding",
+        ),
+        (
+            {"rules": [{"name": "r", "description": "d", "uses": ["zz"], "check": "true"}]},
+            "rule r uses unknown columns: zz",
+        ),
+    ],
+)
 def test_malformed_contract_names_file_and_problem(tmp_path: Path, change: dict, message: str):
     base = {
-        "name": "x", "title": "X", "department": "d",
+        "name": "x",
+        "title": "X",
+        "department": "d",
         "delivery": {"mode": "snapshot", "files": "x*.csv", "encoding": "UTF-8", "max_staleness_days": 1},
-        "key": ["a"], "columns": [{"header": "a", "name": "a", "type": "string"}],
+        "key": ["a"],
+        "columns": [{"header": "a", "name": "a", "type": "string"}],
     }
     path = tmp_path / "x.yaml"
     path.write_text(yaml.safe_dump({**base, **change}), encoding="utf-8")

@@ -10,20 +10,19 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from prefect.testing.utilities import prefect_test_harness
 from pydantic import ValidationError
 
-from pipelines.nightly import BackfillParameters, RunParameters, today
 from pipelines.pseudonym import ENV_KEY
+from pipelines.run.params import BackfillParameters, RunParameters, today
 from tests.deliveries import small_city
 
 D1, D2 = date(2026, 11, 27), date(2026, 11, 28)
 
 
 @pytest.fixture(scope="module", autouse=True)
-def harness():
-    with prefect_test_harness(server_startup_timeout=120):
-        yield
+def harness(prefect_server):
+    """The session's Prefect test server."""
+    return prefect_server
 
 
 @pytest.fixture(autouse=True)
@@ -32,8 +31,11 @@ def key(monkeypatch):
 
 
 def outputs(lake: Path, day: date) -> dict[str, list[dict]]:
-    tables = {"profile": f"gold/household_profile/snapshot_date={day}", "alerts": f"gold/alerts/snapshot_date={day}",
-              "restricted": f"restricted/alerts/snapshot_date={day}"}
+    tables = {
+        "profile": f"gold/household_profile/snapshot_date={day}",
+        "alerts": f"gold/alerts/snapshot_date={day}",
+        "restricted": f"restricted/alerts/snapshot_date={day}",
+    }
     out = {}
     for name, path in tables.items():
         df = pd.read_parquet(lake / path)
@@ -62,6 +64,7 @@ def test_deployments_carry_their_schedules():
     assert not backfill.schedules
 
 
+@pytest.mark.system
 def test_backfill_reproduces_each_nightly_run_even_with_later_deliveries_landed(tmp_path):
     from flows import backfill, nightly
     from pipelines.cli import main
@@ -90,6 +93,7 @@ def test_backfill_reproduces_each_nightly_run_even_with_later_deliveries_landed(
     assert (nightly_lake / f"runs/{D2}/_SUCCESS").exists()
 
 
+@pytest.mark.system
 def test_stale_source_within_its_limit_is_recorded_beyond_it_fails_with_a_manifest(tmp_path):
     from flows import nightly
 
@@ -98,20 +102,24 @@ def test_stale_source_within_its_limit_is_recorded_beyond_it_fails_with_a_manife
     lake = tmp_path / "lake"
     # 2026-11-28: settlements last delivered 11-26 (2 days, the limit): proceeds, recorded.
     record = nightly(RunParameters(snapshot_date=D2, landing=str(landing), lake=str(lake)))
-    assert record["freshness"]["medical_settlements"] == {"last_delivery": "2026-11-26", "staleness_days": 2,
-                                                          "limit_days": 2}
+    assert record["freshness"]["medical_settlements"] == {
+        "last_delivery": "2026-11-26",
+        "staleness_days": 2,
+        "limit_days": 2,
+    }
     profile = pd.read_parquet(lake / f"gold/household_profile/snapshot_date={D2}")
     assert dict(profile["data_as_of"].iloc[0])["medical_settlements"] == date(2026, 11, 26)
     # 2026-11-29: three days old, beyond the limit (the 11-30 delivery is not visible yet).
     with pytest.raises(Exception, match="medical_settlements: last delivery 2026-11-26 is 3 days old"):
         nightly(RunParameters(snapshot_date=date(2026, 11, 29), landing=str(landing), lake=str(lake)))
     manifest = json.loads((lake / "runs/2026-11-29/manifest.json").read_text())
-    assert (manifest["outcome"], manifest["failed_step"]) == ("failed", "quality gate")
+    assert (manifest["outcome"], manifest["failed_step"]) == ("failed", "quality_gate")
     assert "medical_settlements" in manifest["error"]
     assert not (lake / "runs/2026-11-29/_SUCCESS").exists()
     assert not (lake / "gold/household_profile/snapshot_date=2026-11-29").exists()
 
 
+@pytest.mark.system
 def test_a_late_delivery_names_the_dates_to_backfill(tmp_path):
     from flows import nightly
     from tests.deliveries import payments_csv, write_delivery
@@ -122,8 +130,12 @@ def test_a_late_delivery_names_the_dates_to_backfill(tmp_path):
     first = nightly(RunParameters(snapshot_date=D1, landing=str(landing), lake=str(lake)))
     assert first["ingest"]["backfill_from"] is None
     # Human resources re-delivers a correction dated before the night already computed.
-    write_delivery(landing, "social_security", "2026-11-26", {"payments.csv": payments_csv([
-        f"P2026105,{ids['wife']},202610,wage_contribution,2000"])})
+    write_delivery(
+        landing,
+        "social_security",
+        "2026-11-26",
+        {"payments.csv": payments_csv([f"P2026105,{ids['wife']},202610,wage_contribution,2000"])},
+    )
     second = nightly(RunParameters(snapshot_date=D2, landing=str(landing), lake=str(lake)))
     assert second["ingest"]["backfill_from"] == D1.isoformat()
     manifest = json.loads((lake / f"runs/{D2}/manifest.json").read_text())

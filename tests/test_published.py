@@ -22,21 +22,26 @@ import pyarrow.parquet as pq
 import pytest
 
 from pipelines.lake import publish
-from pipelines.published import (NotPublished, PUBLISHED_TABLES, published_dates, published_files,
-                                 read_published, refresh_outputs)
+from pipelines.published import (
+    PUBLISHED_TABLES,
+    NotPublished,
+    published_dates,
+    published_files,
+    read_published,
+    refresh_outputs,
+)
 from pipelines.settings import PROJECT_ROOT
-from tests.conftest import SAMPLE_DATES
+from tests.conftest import SAMPLE_DATE
 
-D = SAMPLE_DATES[-1]
-EARLIER = SAMPLE_DATES[0]
+D = SAMPLE_DATE
 # The sample on 2026-11-28, as the README states it.
 SAMPLE_HOUSEHOLDS, SAMPLE_ALERTS = 995, 117
 
 
 @pytest.fixture(scope="module")
-def published_lake(sample_nights) -> Path:
-    """The sample's lake after its two nights (the session's shared run); D is the second."""
-    lake, _ = sample_nights
+def published_lake(sample_night) -> Path:
+    """The sample's lake after its night D (the session's shared run)."""
+    lake, _ = sample_night
     return lake
 
 
@@ -76,7 +81,7 @@ def test_manifest_lists_every_parquet_file_of_each_output_partition_with_its_siz
         assert entry["rows"] == pq.read_table(_folder(published_lake, table)).num_rows, table
     assert outputs["gold/household_profile"]["rows"] == SAMPLE_HOUSEHOLDS
     assert outputs["gold/alerts"]["rows"] == outputs["restricted/alerts"]["rows"] == SAMPLE_ALERTS
-    assert published_dates(published_lake, "gold/alerts") == [EARLIER, D]
+    assert published_dates(published_lake, "gold/alerts") == [D]
 
 
 @pytest.mark.parametrize("table", ["gold/alerts", "gold/household_profile", "gold/alert_resolutions"])
@@ -105,26 +110,30 @@ def test_stray_files_in_a_published_partition_are_not_read(lake):
     assert published_files(lake, "gold/alerts", D) == listed
     assert len(read_published(lake, "gold/alerts", D)) == SAMPLE_ALERTS
     with pytest.raises((pa.ArrowInvalid, OSError)):
-        pq.read_table(folder)                                       # a naive read of the folder fails
+        pq.read_table(folder)  # a naive read of the folder fails
     (folder / "part-00009-half-copied-c000.zstd.parquet").unlink()
-    assert pq.read_table(folder).num_rows > SAMPLE_ALERTS           # or counts the stray rows
+    assert pq.read_table(folder).num_rows > SAMPLE_ALERTS  # or counts the stray rows
 
 
 def test_a_withdrawn_success_marker_means_not_published(lake):
-    assert published_dates(lake, "gold/alerts") == [EARLIER, D]
-    (lake / f"runs/{D}/_SUCCESS").unlink()                          # what a starting run does
+    assert published_dates(lake, "gold/alerts") == [D]
+    (lake / f"runs/{D}/_SUCCESS").unlink()  # what a starting run does
     for table in ("gold/alerts", "restricted/alerts"):
-        with pytest.raises(NotPublished, match=rf"{table} of {D} is not published: runs/{D}/_SUCCESS is missing; "
-                                               r"a run is recomputing it"):
+        with pytest.raises(
+            NotPublished,
+            match=rf"{table} of {D} is not published: runs/{D}/_SUCCESS is missing; "
+            r"a run is recomputing it",
+        ):
             published_files(lake, table, D)
     with pytest.raises(NotPublished, match=str(D)):
         read_published(lake, "gold/alerts", D)
-    assert published_dates(lake, "gold/alerts") == [EARLIER]
-    assert _folder(lake, "gold/alerts").is_dir()                    # the data is still there, but not for readers
+    assert published_dates(lake, "gold/alerts") == []
+    assert _folder(lake, "gold/alerts").is_dir()  # the data is still there, but not for readers
 
 
 def test_a_failed_run_says_where_it_failed(lake):
-    from pipelines.nightly import RunParameters, write_manifest
+    from pipelines.run.manifest import write_manifest
+    from pipelines.run.params import RunParameters
 
     params = RunParameters(snapshot_date=D, lake=str(lake), push=False)
     write_manifest(params, {"outcome": "failed", "failed_step": "push", "error": "webhook down"})
@@ -179,11 +188,12 @@ def test_refresh_after_a_partition_is_rewritten_lists_the_new_files(lake):
     after = _outputs(lake)
     assert {f["name"]: f["bytes"] for f in after["gold/alerts"]["files"]} == _parquet_in_folder(lake, "gold/alerts")
     assert after["gold/alerts"]["rows"] == 40
-    assert {t: e for t, e in after.items() if t != "gold/alerts"} == \
-        {t: e for t, e in before.items() if t != "gold/alerts"}
+    assert {t: e for t, e in after.items() if t != "gold/alerts"} == {
+        t: e for t, e in before.items() if t != "gold/alerts"
+    }
     assert (lake / f"runs/{D}/_SUCCESS").exists()
     assert len(read_published(lake, "gold/alerts", D)) == 40
-    assert refresh_outputs(lake, D, ["gold/alerts"]) is False       # nothing changed since
+    assert refresh_outputs(lake, D, ["gold/alerts"]) is False  # nothing changed since
 
 
 def test_refresh_leaves_a_manifest_without_outputs_alone(lake):
@@ -206,8 +216,10 @@ def test_the_recipe_without_lipmon_in_the_docs_reads_the_published_files(publish
 
 
 def test_the_reader_api_imports_no_spark():
-    code = ("import sys, pipelines.published; "
-            "print(sorted({m.split('.')[0] for m in sys.modules} & {'pyspark', 'py4j', 'prefect'}))")
+    code = (
+        "import sys, pipelines.published; "
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'pyspark', 'py4j', 'prefect'}))"
+    )
     done = subprocess.run([sys.executable, "-c", code], cwd=PROJECT_ROOT, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"

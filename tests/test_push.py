@@ -31,6 +31,7 @@ from pipelines.push.ledger import Ledger
 from pipelines.push.outbox import OutboxSink
 from pipelines.push.sink import PushFailed
 from pipelines.push.webhook import WebhookSink, backoff_delay
+from pipelines.tables import PUSH_QUEUE
 from tests.http_receiver import Receiver
 
 DAY = date(2026, 11, 28)
@@ -70,10 +71,28 @@ def postgres_url():
         as_user = ["runuser", "-u", "nobody", "--"]
     port, data = _free_port(), folder / "data"
     pg_ctl = [*as_user, str(programs / "pg_ctl"), "-D", str(data)]
-    subprocess.run([*as_user, str(programs / "initdb"), "-D", str(data), "-U", "lipmon", "--auth=trust", "-E", "UTF8"],
-                   check=True, capture_output=True, timeout=120)
-    subprocess.run([*pg_ctl, "-o", f"-h 127.0.0.1 -p {port} -k {folder}", "-l", str(folder / "server.log"),
-                    "-w", "-t", "60", "start"], check=True, capture_output=True, timeout=90)
+    subprocess.run(
+        [*as_user, str(programs / "initdb"), "-D", str(data), "-U", "lipmon", "--auth=trust", "-E", "UTF8"],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    subprocess.run(
+        [
+            *pg_ctl,
+            "-o",
+            f"-h 127.0.0.1 -p {port} -k {folder}",
+            "-l",
+            str(folder / "server.log"),
+            "-w",
+            "-t",
+            "60",
+            "start",
+        ],
+        check=True,
+        capture_output=True,
+        timeout=90,
+    )
     try:
         yield f"postgresql+psycopg://lipmon@127.0.0.1:{port}/postgres"
     finally:
@@ -84,28 +103,53 @@ def postgres_url():
 def message(n: int, day: date = DAY) -> dict:
     """A message as the queue holds it (JSON types), every field of the contract."""
     return {
-        "idempotency_key": f"{n:064x}", "snapshot_date": day.isoformat(), "household_key": f"hk{n:03d}",
-        "household_id": f"H{n:03d}", "head_person_id": f"37140219800101{n:04d}", "head_name": f"名{n}",
-        "head_registered": True, "status": "NEW" if n % 3 else "ESCALATED", "rules": ["LOW_INCOME"],
-        "first_seen_date": "2026-11-01", "hardship_index": 40.0 + n / 100, "rank": n, "scope_size": 1000,
-        "percentile": 99.0, "income": 900.0, "per_capita_income": 450.0, "dibao_standard": 814.0,
-        "income_ratio": 450 / 814, "top_reasons": ["income", "dependency"], "categories": ["DIBAO"],
-        "region_code": "371402001001", "county_code": "371402", "township_code": "001", "village_code": "001",
-        "residence_type": "1", "size": 2,
+        "idempotency_key": f"{n:064x}",
+        "snapshot_date": day.isoformat(),
+        "household_key": f"hk{n:03d}",
+        "household_id": f"H{n:03d}",
+        "head_person_id": f"37140219800101{n:04d}",
+        "head_name": f"名{n}",
+        "head_registered": True,
+        "status": "NEW" if n % 3 else "ESCALATED",
+        "rules": ["LOW_INCOME"],
+        "first_seen_date": "2026-11-01",
+        "hardship_index": 40.0 + n / 100,
+        "rank": n,
+        "scope_size": 1000,
+        "percentile": 99.0,
+        "income": 900.0,
+        "per_capita_income": 450.0,
+        "dibao_standard": 814.0,
+        "income_ratio": 450 / 814,
+        "top_reasons": ["income", "dependency"],
+        "categories": ["DIBAO"],
+        "region_code": "371402001001",
+        "county_code": "371402",
+        "township_code": "001",
+        "village_code": "001",
+        "residence_type": "1",
+        "size": 2,
     }
 
 
 def queue(lake: Lake, messages: list[dict], day: date = DAY) -> None:
     """Write a date's queue as the push step does (JSON Lines part files)."""
-    folder = lake.table("restricted", "push_queue", day)
+    folder = lake.path(PUSH_QUEUE, day)
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "part-00000.json").write_text("".join(json.dumps(m, ensure_ascii=False) + "\n" for m in messages),
-                                            encoding="utf-8")
+    (folder / "part-00000.json").write_text(
+        "".join(json.dumps(m, ensure_ascii=False) + "\n" for m in messages), encoding="utf-8"
+    )
 
 
 def webhook(url: str, **overrides) -> WebhookSink:
-    settings = {"url": url, "timeout_seconds": 0.5, "max_attempts": 4, "backoff_seconds": 0.01,
-                "backoff_max_seconds": 0.05, **overrides}
+    settings = {
+        "url": url,
+        "timeout_seconds": 0.5,
+        "max_attempts": 4,
+        "backoff_seconds": 0.01,
+        "backoff_max_seconds": 0.05,
+        **overrides,
+    }
     return WebhookSink(load_policy().push.webhook.model_copy(update=settings), token="s3cret")
 
 
@@ -125,13 +169,13 @@ def test_flaky_receiver_gets_every_message_exactly_once_after_dedup_and_a_rerun_
         sink = webhook(receiver.url)
         report = push_queued(lake, sink, CONTRACT, batch_size=4)
         counts = Counter(receiver.keys())
-        assert set(counts) == {m["idempotency_key"] for m in sent}          # none lost
-        assert max(counts.values()) == 2 and len(receiver.keys()) > 40      # slow answers were resent...
+        assert set(counts) == {m["idempotency_key"] for m in sent}  # none lost
+        assert max(counts.values()) == 2 and len(receiver.keys()) > 40  # slow answers were resent...
         deduplicated = {m["idempotency_key"]: m for m in receiver.messages}
         assert sorted(deduplicated.values(), key=lambda m: m["rank"]) == sent  # ...and dedup gives each once
         assert report.delivered == {"2026-11-28": 40} and report.already_delivered == 0
         assert Ledger(lake, DAY).delivered() == set(counts)
-        assert not lake.table("restricted", "push_queue", DAY).exists()
+        assert not lake.path(PUSH_QUEUE, DAY).exists()
         # Every retry of a batch carries the same Idempotency-Key and body; the token goes as a bearer token.
         by_batch: dict[str, set[str]] = {}
         for request in receiver.requests:
@@ -154,17 +198,23 @@ def test_webhook_gives_up_after_its_budget_and_the_next_run_sends_what_stayed_qu
     healthy = False
     with Receiver(lambda n: "ok" if healthy else 500) as receiver:
         delays: list[float] = []
-        sink = WebhookSink(load_policy().push.webhook.model_copy(update={
-            "url": receiver.url, "max_attempts": 3, "backoff_seconds": 0.2, "backoff_max_seconds": 10}),
-            sleep=delays.append)
-        with pytest.raises(PushFailed, match=r"not accepted after 3 attempt\(s\); last: HTTP 500; "
-                                             r"5 message\(s\) of 2026-11-28 stay queued"):
+        sink = WebhookSink(
+            load_policy().push.webhook.model_copy(
+                update={"url": receiver.url, "max_attempts": 3, "backoff_seconds": 0.2, "backoff_max_seconds": 10}
+            ),
+            sleep=delays.append,
+        )
+        with pytest.raises(
+            PushFailed,
+            match=r"not accepted after 3 attempt\(s\); last: HTTP 500; "
+            r"5 message\(s\) of 2026-11-28 stay queued",
+        ):
             push_queued(lake, sink, CONTRACT, batch_size=10)
         assert len(receiver.requests) == 3 and receiver.messages == []
         # Backoff 0.2 then 0.4 seconds, each between half and all of its step (jitter).
         assert len(delays) == 2 and 0.1 <= delays[0] <= 0.2 and 0.2 <= delays[1] <= 0.4
         assert "Authorization" not in receiver.requests[0]["headers"]
-        assert lake.table("restricted", "push_queue", DAY).exists() and Ledger(lake, DAY).delivered() == set()
+        assert lake.path(PUSH_QUEUE, DAY).exists() and Ledger(lake, DAY).delivered() == set()
         healthy = True
         report = push_queued(lake, sink, CONTRACT, batch_size=10)
         sink.close()
@@ -207,8 +257,11 @@ def _crash_once(monkeypatch):
 
 
 def _outbox_keys(folder: Path) -> list[str]:
-    return [json.loads(line)["idempotency_key"] for path in sorted(folder.rglob("*.jsonl"))
-            for line in path.read_text(encoding="utf-8").splitlines()]
+    return [
+        json.loads(line)["idempotency_key"]
+        for path in sorted(folder.rglob("*.jsonl"))
+        for line in path.read_text(encoding="utf-8").splitlines()
+    ]
 
 
 def test_outbox_after_a_crash_between_delivery_and_ledger_holds_each_message_once(tmp_path, monkeypatch):
@@ -220,18 +273,24 @@ def test_outbox_after_a_crash_between_delivery_and_ledger_holds_each_message_onc
     with pytest.raises(KeyboardInterrupt):
         push_queued(lake, OutboxSink(outbox), CONTRACT, batch_size=3)
     assert len(_outbox_keys(outbox)) == 3 and Ledger(lake, DAY).delivered() == set()
-    report = push_queued(lake, OutboxSink(outbox), CONTRACT, batch_size=3)   # the next attempt, a new process
+    report = push_queued(lake, OutboxSink(outbox), CONTRACT, batch_size=3)  # the next attempt, a new process
     assert report.delivered == {"2026-11-28": 7}
     assert sorted(_outbox_keys(outbox)) == sorted(m["idempotency_key"] for m in sent)
     files = sorted((outbox / "snapshot_date=2026-11-28").iterdir())
-    assert [len(f.read_text().splitlines()) for f in files] == [3, 3, 1]    # no temporary file left
+    assert [len(f.read_text().splitlines()) for f in files] == [3, 3, 1]  # no temporary file left
     assert json.loads(files[0].read_text().splitlines()[0]) == sent[0]
 
 
 def _rows(engine: sa.Engine) -> list[dict]:
     with engine.connect() as connection:
-        return [dict(r._mapping) for r in connection.execute(sa.text(
-            "select idempotency_key, snapshot_date, head_name, rules, rank from alert_messages order by rank"))]
+        return [
+            dict(r._mapping)
+            for r in connection.execute(
+                sa.text(
+                    "select idempotency_key, snapshot_date, head_name, rules, rank from alert_messages order by rank"
+                )
+            )
+        ]
 
 
 def _database_sink_writes_each_message_once(url: str, monkeypatch, tmp_path: Path) -> None:
@@ -241,9 +300,9 @@ def _database_sink_writes_each_message_once(url: str, monkeypatch, tmp_path: Pat
     _crash_once(monkeypatch)
     with pytest.raises(KeyboardInterrupt):
         push_queued(lake, DatabaseSink(url, "alert_messages", CONTRACT), CONTRACT, batch_size=2)
-    sink = DatabaseSink(url, "alert_messages", CONTRACT)      # the table exists now: reused as it is
+    sink = DatabaseSink(url, "alert_messages", CONTRACT)  # the table exists now: reused as it is
     push_queued(lake, sink, CONTRACT, batch_size=2)
-    queue(lake, sent)                                         # a rerun of the night
+    queue(lake, sent)  # a rerun of the night
     assert push_queued(lake, sink, CONTRACT, batch_size=2).already_delivered == 5
     sink.close()
     engine = sa.create_engine(url)
@@ -265,14 +324,16 @@ def test_database_sink_on_a_sqlite_file(tmp_path, monkeypatch):
     assert primary == ["idempotency_key"]
 
 
+@pytest.mark.system
 def test_database_sink_on_postgresql(postgres_url, tmp_path, monkeypatch):
     _database_sink_writes_each_message_once(postgres_url, monkeypatch, tmp_path)
 
 
 def test_database_failure_names_the_database_without_its_password(tmp_path):
     with pytest.raises(PushFailed) as failure:
-        DatabaseSink("postgresql+psycopg://lipmon:hunter2@127.0.0.1:1/none?connect_timeout=2", "alert_messages",
-                     CONTRACT)
+        DatabaseSink(
+            "postgresql+psycopg://lipmon:hunter2@127.0.0.1:1/none?connect_timeout=2", "alert_messages", CONTRACT
+        )
     assert "127.0.0.1:1/none" in str(failure.value) and "hunter2" not in str(failure.value)
 
 

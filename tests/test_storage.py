@@ -14,9 +14,10 @@ from pathlib import Path, PurePosixPath
 import pytest
 
 from pipelines.lake import SUCCESS_MARKER, Lake, publish, read_json, recover, remove, write_json, write_lines
-from pipelines.published import NotPublished, describe_outputs, published_files, read_published
 from pipelines.pseudonym import fingerprint, load_key
+from pipelines.published import NotPublished, describe_outputs, published_files, read_published
 from pipelines.storage import HadoopPath, lake_location, local_copy, read_lines
+from pipelines.tables import ALERTS, HOUSEHOLD_PROFILE
 
 DAY = date(2026, 11, 28)
 
@@ -55,17 +56,17 @@ def test_lake_locations_are_paths_or_uris(tmp_path, monkeypatch):
 def test_publishing_on_a_hadoop_filesystem_renames_aside_and_recover_repairs_an_interrupted_swap(spark, viewfs):
     uri, folder = viewfs
     lake = Lake(uri)
-    final = lake.table("gold", "alerts", DAY)
+    final = lake.path(ALERTS, DAY)
     for rows in (3, 5):
         staged = lake.staging() / "alerts"
         spark.range(rows).write.parquet(str(staged))
         publish(staged, final)
     physical = folder / f"gold/alerts/snapshot_date={DAY}"
-    assert spark.read.parquet(str(physical)).count() == 5     # the second replaced the first
+    assert spark.read.parquet(str(physical)).count() == 5  # the second replaced the first
     (physical.parent / "snapshot_date=not-a-date").mkdir()
     (physical.parent / "snapshot_date=2026-11-01").write_text("a file, not a partition")
-    assert lake.partitions("gold", "alerts", "snapshot_date") == [DAY]
-    assert lake.partitions("gold", "household_profile", "snapshot_date") == []
+    assert lake.dates(ALERTS) == [DAY]
+    assert lake.dates(HOUSEHOLD_PROFILE) == []
     (physical.parent / "snapshot_date=not-a-date").rmdir()
     (physical.parent / "snapshot_date=2026-11-01").unlink()
     assert not [p for p in physical.parent.iterdir() if p.name.startswith(".retired-")]
@@ -96,8 +97,14 @@ def test_json_and_lines_are_replaced_whole_with_nothing_left_beside_them(viewfs)
     ledger = uri / "restricted" / "push_ledger" / "batch.jsonl"
     write_lines(ledger, ['{"idempotency_key": "a"}', '{"idempotency_key": "b"}'])
     assert list(read_lines(ledger)) == ['{"idempotency_key": "a"}', '{"idempotency_key": "b"}']
-    assert _files(folder) == ["restricted", "restricted/push_ledger", "restricted/push_ledger/batch.jsonl",
-                              "runs", f"runs/{DAY}", f"runs/{DAY}/manifest.json"]
+    assert _files(folder) == [
+        "restricted",
+        "restricted/push_ledger",
+        "restricted/push_ledger/batch.jsonl",
+        "runs",
+        f"runs/{DAY}",
+        f"runs/{DAY}/manifest.json",
+    ]
 
 
 def test_a_new_pseudonym_key_on_a_hadoop_filesystem_is_owner_only_and_read_back(viewfs, monkeypatch):
@@ -117,10 +124,11 @@ def test_data_docs_written_locally_are_put_back_and_fetched_again(viewfs):
         assert isinstance(local, Path) and list(local.iterdir()) == []
         (local / "index.html").write_text("first run")
     with local_copy(docs) as local:
-        assert (local / "index.html").read_text() == "first run"   # the earlier run's site is there
+        assert (local / "index.html").read_text() == "first run"  # the earlier run's site is there
         (local / "second.html").write_text("second run")
-    assert sorted(p.name for p in (folder / f"runs/{DAY}/quality/data_docs").iterdir()
-                  if not p.name.endswith(".crc")) == ["index.html", "second.html"]
+    assert sorted(
+        p.name for p in (folder / f"runs/{DAY}/quality/data_docs").iterdir() if not p.name.endswith(".crc")
+    ) == ["index.html", "second.html"]
 
 
 def test_the_reader_contract_holds_on_a_hadoop_filesystem(spark, viewfs):
@@ -130,7 +138,7 @@ def test_the_reader_contract_holds_on_a_hadoop_filesystem(spark, viewfs):
     lake = Lake(uri)
     staged = lake.staging() / "alerts"
     spark.range(7).selectExpr("id AS household_key").repartition(2).write.parquet(str(staged))
-    publish(staged, lake.table("gold", "alerts", DAY))
+    publish(staged, lake.path(ALERTS, DAY))
     outputs = describe_outputs(uri, DAY)
     assert [(o["table"], o["rows"], len(o["files"])) for o in outputs] == [("gold/alerts", 7, 2)]
     write_json(lake.run_dir(DAY) / "manifest.json", {"outcome": "succeeded", "outputs": outputs})

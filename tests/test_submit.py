@@ -9,11 +9,14 @@ import subprocess
 import sys
 import zipfile
 from datetime import date
+from pathlib import Path
 
 import pytest
 
-from pipelines.nightly import RunParameters
-from pipelines.submit import SubmitFailed, job_main, package, submit_command, submit_step
+from pipelines.run.job import job_main
+from pipelines.run.launch import SubmitFailed, submit_command, submit_step
+from pipelines.run.package import package
+from pipelines.run.params import RunParameters
 
 D = date(2026, 11, 28)
 
@@ -23,30 +26,44 @@ def test_package_is_reproducible_and_holds_the_code_and_the_contracts(tmp_path):
     for kind in ("py_files", "schemas"):
         assert first[kind].read_bytes() == second[kind].read_bytes(), kind
     code = set(zipfile.ZipFile(first["py_files"]).namelist())
-    assert {"flows.py", "pipelines/__init__.py", "pipelines/submit.py", "pipelines/log4j2.properties",
-            "pipelines/policy/defaults.yaml", "pipelines/ingest/rows.py"} <= code
+    assert {
+        "pipelines/__init__.py",
+        "pipelines/run/launch.py",
+        "pipelines/jobs/lipmon_step.py",
+        "pipelines/log4j2.properties",
+        "pipelines/policy/defaults.yaml",
+        "pipelines/ingest/rows.py",
+    } <= code
     assert not [n for n in code if "__pycache__" in n or n.endswith(".pyc")]
     contracts = set(zipfile.ZipFile(first["schemas"]).namelist())
-    assert {"sources/residents.yaml", "sources/medical_settlements.yaml", "sources/social_security.yaml",
-            "outputs/alerts.yaml", "outputs/household_profile.yaml"} <= contracts
+    assert {
+        "sources/residents.yaml",
+        "sources/medical_settlements.yaml",
+        "sources/social_security.yaml",
+        "outputs/alerts.yaml",
+        "outputs/household_profile.yaml",
+    } <= contracts
 
 
 def test_the_code_runs_from_the_zip_with_the_contracts_from_the_archive(tmp_path):
     built = package(tmp_path / "dist")
     schemas = tmp_path / "schemas"  # what --archives lipmon-schemas.zip#schemas unpacks
     zipfile.ZipFile(built["schemas"]).extractall(schemas)
-    probe = ("import pipelines, flows\n"
-             "from pipelines.contracts import load_contracts\n"
-             "from pipelines.contracts.outputs import output_contract\n"
-             "from pipelines.policy import load_policy\n"
-             "from pipelines.settings import Settings\n"
-             "print(pipelines.__file__)\n"
-             "print(sorted(load_contracts(Settings.resolve().contracts_dir)))\n"
-             "print(len(output_contract('alerts').columns), load_policy(None).digest()[:8])\n")
+    probe = (
+        "import pipelines, pipelines.run.flows\n"
+        "from pipelines.contracts import load_contracts\n"
+        "from pipelines.contracts.outputs import output_contract\n"
+        "from pipelines.policy import load_policy\n"
+        "from pipelines.settings import Settings\n"
+        "print(pipelines.__file__)\n"
+        "print(sorted(load_contracts(Settings.resolve().contracts_dir)))\n"
+        "print(len(output_contract('alerts').columns), load_policy(None).digest()[:8])\n"
+    )
     env = {**os.environ, "PYTHONPATH": str(built["py_files"]), "LIPMON_SCHEMAS": str(schemas)}
     env.pop("LIPMON_CONTRACTS", None)
-    done = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, env=env, capture_output=True, text=True,
-                          timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-c", probe], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     where, sources, outputs = done.stdout.splitlines()
     assert where.startswith(str(built["py_files"]))  # imported from the zip, not the checkout
@@ -64,12 +81,14 @@ def test_submit_command_puts_the_operator_options_after_ours_and_absolute_paths_
     assert cmd[cmd.index("--master") + 1] == "spark://10.0.0.1:7077"
     assert cmd[cmd.index("--name") + 1] == f"lipmon-snapshot-{D}"
     assert cmd[cmd.index("--py-files") + 1] == os.environ["LIPMON_PY_FILES"]
-    job = next(i for i, a in enumerate(cmd) if a.endswith("jobs/snapshot.py"))
+    job = next(i for i, a in enumerate(cmd) if a.endswith("pipelines/jobs/lipmon_step.py"))
+    assert Path(cmd[job]).is_file()  # the entry point installed with the package
     assert cmd.index("--executor-memory") < job and cmd.index("--py-files") < cmd.index("--executor-memory")
     assert cmd[cmd.index("--lake") + 1] == str(tmp_path / "relative-lake")  # executors have another cwd
-    assert cmd[job + 1:job + 3] == ["--date", D.isoformat()]
+    assert cmd[job + 1 : job + 4] == ["snapshot", "--date", D.isoformat()]
 
 
+@pytest.mark.system
 def test_a_submitted_step_that_fails_says_why_in_one_line_and_where_its_log_is(tmp_path, monkeypatch):
     monkeypatch.setenv("LIPMON_DRIVER_MEMORY", "1g")
     lake = tmp_path / "lake"
@@ -89,21 +108,23 @@ def test_a_job_given_a_bad_date_is_a_usage_error():
     assert exited.value.code == 2
 
 
-@pytest.mark.parametrize(("argv", "env", "expected"), [
-    ([], None, False), (["--spark-submit"], None, True), ([], "1", True), ([], "no", False)])
+@pytest.mark.parametrize(
+    ("argv", "env", "expected"),
+    [([], None, False), (["--spark-submit"], None, True), ([], "1", True), ([], "no", False)],
+)
 def test_spark_submit_mode_from_the_option_or_the_environment(argv, env, expected, monkeypatch):
-    from pipelines.cli import _run_parameters, build_parser
+    from pipelines.cli import build_parser, run_parameters
 
     if env is None:
         monkeypatch.delenv("LIPMON_SPARK_SUBMIT", raising=False)
     else:
         monkeypatch.setenv("LIPMON_SPARK_SUBMIT", env)
     args = build_parser().parse_args(["run", "--date", D.isoformat(), *argv])
-    assert _run_parameters(args).spark_submit is expected
+    assert run_parameters(args).spark_submit is expected
 
 
 def test_jobs_folder_has_an_entry_point_per_spark_step():
-    from pipelines.nightly import SPARK_STEPS
+    from pipelines.run.steps import SPARK_STEPS
     from pipelines.settings import PROJECT_ROOT
 
     for step in (*SPARK_STEPS, "night"):

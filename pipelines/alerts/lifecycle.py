@@ -29,10 +29,15 @@ def with_lifecycle(alerts: DataFrame, previous: DataFrame | None, as_of: date) -
     (household_key, rules, first_seen_date), None when there is no earlier run."""
     if previous is None:
         first_seen = F.lit(as_of)
-        return alerts.select("*", F.lit(NEW).alias("status"), first_seen.alias("first_seen_date"),
-                             _days_in_alert(first_seen, as_of).alias("days_in_alert"))
+        return alerts.select(
+            "*",
+            F.lit(NEW).alias("status"),
+            first_seen.alias("first_seen_date"),
+            _days_in_alert(first_seen, as_of).alias("days_in_alert"),
+        )
     before = previous.select(
-        "household_key", F.col("rules").alias("_previous_rules"), F.col("first_seen_date").alias("_first_seen"))
+        "household_key", F.col("rules").alias("_previous_rules"), F.col("first_seen_date").alias("_first_seen")
+    )
     joined = alerts.join(before, on="household_key", how="left")
     status = (
         F.when(F.col("_previous_rules").isNull(), F.lit(NEW))

@@ -23,21 +23,19 @@ def rank_within_scope(df: DataFrame, scope: str, order: list) -> DataFrame:
     )
     # One row per partition (a few dozen): small enough to add up on the driver.
     parts = sorted(
-        positioned.groupBy("_part").agg(F.count(F.lit(1)).alias("n"), F.min("_row").alias("first")).collect())
+        positioned.groupBy("_part").agg(F.count(F.lit(1)).alias("n"), F.min("_row").alias("first")).collect()
+    )
     offsets_rows, before = [], 0
     for part in parts:
         offsets_rows.append((part["_part"], part["first"], before))
         before += part["n"]
     offsets = df.sparkSession.createDataFrame(offsets_rows, "_part int, _first_row long, _before long")
-    with_position = (
-        positioned
-        .join(F.broadcast(offsets), on="_part", how="inner")
-        .select("*", (F.col("_before") + F.col("_row") - F.col("_first_row")).alias("_position"))
+    with_position = positioned.join(F.broadcast(offsets), on="_part", how="inner").select(
+        "*", (F.col("_before") + F.col("_row") - F.col("_first_row")).alias("_position")
     )
-    scopes = with_position.groupBy(scope).agg(F.min("_position").alias("_scope_start"),
-                                              F.count(F.lit(1)).alias("scope_size"))
-    return (
-        with_position
-        .join(F.broadcast(scopes), on=scope, how="inner")
-        .select(*df.columns, (F.col("_position") - F.col("_scope_start") + 1).alias("rank"), "scope_size")
+    scopes = with_position.groupBy(scope).agg(
+        F.min("_position").alias("_scope_start"), F.count(F.lit(1)).alias("scope_size")
+    )
+    return with_position.join(F.broadcast(scopes), on=scope, how="inner").select(
+        *df.columns, (F.col("_position") - F.col("_scope_start") + 1).alias("rank"), "scope_size"
     )

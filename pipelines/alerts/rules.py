@@ -36,15 +36,22 @@ def apply_rules(scored: DataFrame, policy: Policy) -> DataFrame:
     return ranked.select(
         "*",
         F.round(100.0 * (F.col("scope_size") - F.col("rank")) / F.col("scope_size"), 4).alias("percentile"),
-        _labels([
-            (F.col("rank") <= k, TOP_INDEX),
-            (F.col("per_capita_income") < policy.alerts.low_income_multiple * F.col("dibao_standard"), LOW_INCOME),
-        ]).alias("rules"),
-        _labels([
-            (ratio < cat.dibao_ratio_below, "DIBAO"),
-            ((ratio >= cat.dibao_ratio_below) & (ratio < cat.marginal_ratio_below), "MARGINAL"),
-            ((ratio >= cat.dibao_ratio_below)
-             & (F.col("oop_12m") >= cat.rigid_expenditure_share * 12 * F.col("income")), "RIGID_EXPENDITURE"),
-            (every_member_dependent & ~F.col("has_wage_income"), "TEKUN"),
-        ]).alias("categories"),
+        _labels(
+            [
+                (F.col("rank") <= k, TOP_INDEX),
+                (F.col("per_capita_income") < policy.alerts.low_income_multiple * F.col("dibao_standard"), LOW_INCOME),
+            ]
+        ).alias("rules"),
+        _labels(
+            [
+                (ratio < cat.dibao_ratio_below, "DIBAO"),
+                ((ratio >= cat.dibao_ratio_below) & (ratio < cat.marginal_ratio_below), "MARGINAL"),
+                (
+                    (ratio >= cat.dibao_ratio_below)
+                    & (F.col("oop_12m") >= cat.rigid_expenditure_share * 12 * F.col("income")),
+                    "RIGID_EXPENDITURE",
+                ),
+                (every_member_dependent & ~F.col("has_wage_income"), "TEKUN"),
+            ]
+        ).alias("categories"),
     ).drop("rank_scope")

@@ -42,7 +42,7 @@ class Column(_Strict):
     max_null_rate: float = Field(0.0, ge=0.0, le=1.0)
 
     @model_validator(mode="after")
-    def _type_parameters(self) -> "Column":
+    def _type_parameters(self) -> Column:
         if self.type == "code" and not self.codes:
             raise ValueError(f"column {self.name}: type code needs 'codes'")
         if self.type in ("date", "month") and not self.format:
@@ -98,7 +98,7 @@ class Contract(_Strict):
     quality: Quality = Quality()
 
     @model_validator(mode="after")
-    def _consistent(self) -> "Contract":
+    def _consistent(self) -> Contract:
         names = [c.name for c in self.columns]
         headers = [c.header for c in self.columns]
         for label, values in (("column name", names), ("header", headers)):

@@ -13,12 +13,16 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+from pipelines.contracts.files import schemas_dir
 from pipelines.contracts.model import ContractError
-from pipelines.settings import schemas_dir
 
 SPARK_TYPES: dict[str, T.DataType] = {
-    "string": T.StringType(), "long": T.LongType(), "double": T.DoubleType(), "boolean": T.BooleanType(),
-    "date": T.DateType(), "array<string>": T.ArrayType(T.StringType()),
+    "string": T.StringType(),
+    "long": T.LongType(),
+    "double": T.DoubleType(),
+    "boolean": T.BooleanType(),
+    "date": T.DateType(),
+    "array<string>": T.ArrayType(T.StringType()),
     "map<string,date>": T.MapType(T.StringType(), T.DateType()),
 }
 
@@ -40,17 +44,20 @@ class OutputContract(BaseModel):
     columns: list[OutputColumn] = Field(min_length=1)
 
     @model_validator(mode="after")
-    def _no_personal_data_for_analysts(self) -> "OutputContract":
+    def _no_personal_data_for_analysts(self) -> OutputContract:
         personal = [c.name for c in self.columns if c.personal]
         if self.zone == "gold" and personal:
             raise ValueError(f"analyst-facing table {self.name} must not carry personal data: {', '.join(personal)}")
         return self
 
-    def schema(self) -> T.StructType:
-        return T.StructType([
-            T.StructField(c.name, SPARK_TYPES[c.type], True, {"comment": c.description, "personal": c.personal})
-            for c in self.columns
-        ])
+    # Shadows pydantic's deprecated classmethod `schema` (its JSON schema), which lipmon never uses.
+    def schema(self) -> T.StructType:  # type: ignore[override]
+        return T.StructType(
+            [
+                T.StructField(c.name, SPARK_TYPES[c.type], True, {"comment": c.description, "personal": c.personal})
+                for c in self.columns
+            ]
+        )
 
 
 def load_output_contract(path: Path) -> OutputContract:
@@ -70,5 +77,6 @@ def conform(df: DataFrame, contract: OutputContract) -> DataFrame:
     missing = [f.name for f in contract.schema().fields if f.name not in df.columns]
     if missing:
         raise ContractError(f"output {contract.name} is missing columns: {', '.join(missing)}")
-    return df.select(*[F.col(f.name).cast(f.dataType).alias(f.name, metadata=f.metadata)
-                       for f in contract.schema().fields])
+    return df.select(
+        *[F.col(f.name).cast(f.dataType).alias(f.name, metadata=f.metadata) for f in contract.schema().fields]
+    )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import cast
 
 from pyspark.sql import Column as SparkColumn
 from pyspark.sql import functions as F
@@ -18,9 +19,13 @@ from pipelines.contracts.model import Column
 # GB 11643-1999: province codes of the resident ID's first two digits, and the
 # ISO 7064 MOD 11-2 check character.
 PROVINCE_CODES = (
-    [str(c) for c in range(11, 16)] + ["21", "22", "23"] + [str(c) for c in range(31, 38)]
-    + [str(c) for c in range(41, 47)] + [str(c) for c in range(50, 55)]
-    + [str(c) for c in range(61, 66)] + ["71", "81", "82"]
+    [str(c) for c in range(11, 16)]
+    + ["21", "22", "23"]
+    + [str(c) for c in range(31, 38)]
+    + [str(c) for c in range(41, 47)]
+    + [str(c) for c in range(50, 55)]
+    + [str(c) for c in range(61, 66)]
+    + ["71", "81", "82"]
 )
 ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 ID_CHECK_CHARACTERS = "10X98765432"
@@ -33,6 +38,7 @@ def spark_type(column: Column) -> T.DataType:
     if column.type == "date":
         return T.DateType()
     if column.type == "decimal":
+        assert column.precision is not None and column.scale is not None  # the model requires both
         return T.DecimalType(column.precision, column.scale)
     return T.StringType()  # string, code, resident_id, month (canonical YYYY-MM)
 
@@ -53,11 +59,7 @@ def _div(value: SparkColumn, divisor: int) -> SparkColumn:
 
 def _days_in_month(year: SparkColumn, month: SparkColumn) -> SparkColumn:
     leap = ((year % 4 == 0) & (year % 100 != 0)) | (year % 400 == 0)
-    return (
-        F.when(month == 2, F.when(leap, 29).otherwise(28))
-        .when(month.isin(4, 6, 9, 11), 30)
-        .otherwise(31)
-    )
+    return F.when(month == 2, F.when(leap, 29).otherwise(28)).when(month.isin(4, 6, 9, 11), 30).otherwise(31)
 
 
 def resident_id_problems(raw: SparkColumn, name: str) -> tuple[dict[str, SparkColumn], list[Problem]]:
@@ -71,7 +73,7 @@ def resident_id_problems(raw: SparkColumn, name: str) -> tuple[dict[str, SparkCo
     well_formed = raw.rlike(r"^[0-9]{17}[0-9X]$")
     number = F.col(helper)  # null unless well formed
     digits = [_div(number, 10 ** (16 - i)) % 10 for i in range(17)]
-    weighted = sum(d * w for d, w in zip(digits, ID_WEIGHTS))
+    weighted = cast(SparkColumn, sum(d * w for d, w in zip(digits, ID_WEIGHTS)))
     expected = F.element_at(F.array(*[F.lit(c) for c in ID_CHECK_CHARACTERS]), (weighted % 11 + 1).cast("int"))
     birth = _div(number, 1000) % 100_000_000  # yyyyMMdd
     year, month, day = _div(birth, 10_000), _div(birth, 100) % 100, birth % 100
@@ -79,7 +81,7 @@ def resident_id_problems(raw: SparkColumn, name: str) -> tuple[dict[str, SparkCo
     present = number.isNotNull()
     return {helper: F.when(well_formed, F.substring(raw, 1, 17).cast("bigint"))}, [
         (~present, f"{name}:bad_format"),
-        (present & ~_div(number, 10 ** 15).isin([int(c) for c in PROVINCE_CODES]), f"{name}:bad_province"),
+        (present & ~_div(number, 10**15).isin([int(c) for c in PROVINCE_CODES]), f"{name}:bad_province"),
         (present & ~valid_birth, f"{name}:bad_birth_date"),
         (present & (F.substring(raw, 18, 1) != expected), f"{name}:bad_check_character"),
     ]
@@ -94,6 +96,7 @@ class ParsedField:
     refer to them by name. (Spark does not share an expression between branches that are
     evaluated conditionally, such as the right-hand side of AND, so without this a parsed
     value would be parsed again for every problem that looks at it.)"""
+
     helpers: dict[str, SparkColumn]
     typed: SparkColumn
     problems: list[Problem]
@@ -108,13 +111,16 @@ def parse_column(raw: SparkColumn, column: Column) -> ParsedField:
     if column.type == "resident_id":
         helpers, problems = resident_id_problems(raw, name)
     elif column.type == "code":
+        assert column.codes is not None  # the model requires codes for a code column
         problems.append((~raw.isin(list(column.codes)), f"{name}:not_in_codes"))
     elif column.type in ("date", "month"):
+        assert column.format is not None  # the model requires a format for a date or month column
         helpers = {f"_{name}_date": F.when(raw.rlike(_format_regex(column.format)), F.try_to_date(raw, column.format))}
         parsed = F.col(f"_{name}_date")
         problems.append((parsed.isNull(), f"{name}:bad_date"))
         typed = parsed if column.type == "date" else F.date_format(parsed, "yyyy-MM")
     elif column.type == "decimal":
+        assert column.precision is not None and column.scale is not None
         whole = column.precision - column.scale
         shape = rf"^-?[0-9]{{1,{whole}}}(\.[0-9]{{1,{column.scale}}})?$" if column.scale else rf"^-?[0-9]{{1,{whole}}}$"
         helpers = {f"_{name}_number": F.when(raw.rlike(shape), raw.try_cast(spark_type(column)))}

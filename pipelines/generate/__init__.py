@@ -4,6 +4,7 @@
 residents, medical settlements and social-security deliveries in the formats of
 interfaces.md, with a small share of deliberately bad rows, and returns a summary.
 """
+
 from .deliveries import generate_landing
 
 __all__ = ["generate_landing"]

@@ -5,11 +5,12 @@ Only the chosen rows (about 0.2%) pass through Python; the rest of a delivery st
 an Arrow array of encoded lines. A bad row never breaks the CSV itself: a value with
 a comma is double-quoted, and no value holds a quote or a line break.
 """
+
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable, Sequence
 from datetime import date, timedelta
-from typing import Callable, Sequence
 
 import numpy as np
 import pyarrow as pa
@@ -19,7 +20,7 @@ from .population import id_check_char
 Fields = list[str]
 Corruption = Callable[[Fields, np.random.Generator], list[Fields]]
 
-NON_NUMERIC = '"12,5a"'   # quoted: the comma is inside the value
+NON_NUMERIC = '"12,5a"'  # quoted: the comma is inside the value
 
 
 def _with(fields: Fields, **changes) -> Fields:
@@ -55,7 +56,7 @@ def _renamed(f: Fields) -> Fields:
 
 RESIDENTS: dict[str, Corruption] = {
     "field_count_missing": lambda f, rng: [f[:-1]],
-    "field_count_extra": lambda f, rng: [f + ["1"]],
+    "field_count_extra": lambda f, rng: [[*f, "1"]],
     "id_check_char": lambda f, rng: [_with(f, f0=_wrong_check(f[0], rng))],
     "id_impossible_birth_date": _impossible_birth,
     "id_not_a_province": lambda f, rng: [_with(f, f0=_reissue("99" + f[0][2:17]))],
@@ -92,7 +93,7 @@ def _recosted(f: Fields, delta: int) -> Fields:
 
 SETTLEMENTS: dict[str, Corruption] = {
     "field_count_missing": lambda f, rng: [f[:5] + f[6:]],
-    "field_count_extra": lambda f, rng: [f + [""]],
+    "field_count_extra": lambda f, rng: [[*f, ""]],
     "person_id_check_char": lambda f, rng: [_with(f, f1=_wrong_check(f[1], rng))],
     "visit_type_emergency": lambda f, rng: [_with(f, f2="emergency")],
     "date_unparseable": lambda f, rng: [_with(f, f9=f[9].replace("-", "/"))],
@@ -110,7 +111,7 @@ SETTLEMENTS: dict[str, Corruption] = {
 # social_security: 0 record_id, 1 person_id, 2 period, 3 item, 4 amount
 PAYMENTS: dict[str, Corruption] = {
     "field_count_missing": lambda f, rng: [f[:3] + f[4:]],
-    "field_count_extra": lambda f, rng: [f + [""]],
+    "field_count_extra": lambda f, rng: [[*f, ""]],
     "person_id_check_char": lambda f, rng: [_with(f, f1=_wrong_check(f[1], rng))],
     "period_month_13": lambda f, rng: [_with(f, f2=f[2][:4] + "13")],
     "period_with_dash": lambda f, rng: [_with(f, f2=f[2][:4] + "-" + f[2][4:])],
@@ -132,14 +133,15 @@ def bad_row_count(kind: str) -> int:
     return 2 if kind == "duplicate_key_conflict" else 1
 
 
-def inject_defects(source: str, lines: pa.Array, encoding: str, rng: np.random.Generator, *,
-                   rate: float, required: Sequence[str] = ()) -> tuple[pa.Array, Counter]:
+def inject_defects(
+    source: str, lines: pa.Array, encoding: str, rng: np.random.Generator, *, rate: float, required: Sequence[str] = ()
+) -> tuple[pa.Array, Counter]:
     """Replace about `rate` of the lines (and at least one per `required` kind) by bad rows.
 
     Returns the new lines and the number of bad rows per kind."""
     corruptions = CORRUPTIONS[source]
     kinds = list(required) + list(rng.choice(list(corruptions), size=rng.binomial(len(lines), rate)))
-    kinds = kinds[:len(lines)]
+    kinds = kinds[: len(lines)]
     if not kinds:
         return lines, Counter()
     rows = np.sort(rng.choice(len(lines), size=len(kinds), replace=False))

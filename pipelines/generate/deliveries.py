@@ -6,24 +6,41 @@ appending its rows to every delivery file, so memory stays bounded. Lines are bu
 with Arrow string kernels and fixed-width numpy byte arrays, never row by row. A
 delivery's `_READY` marker is written last, after every chunk.
 """
+
 from __future__ import annotations
 
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from pipelines.contracts import load_contract
-from pipelines.settings import PROJECT_ROOT
+from pipelines.contracts.files import schemas_dir
 
 from .defects import KINDS, inject_defects
-from .population import (DIAGNOSIS_CODES, EPOCH, ITEMS, NAME_CHARS, NO_DATE, REGISTERED, VISIT_TYPES,
-                         City, People, Settlements, build_city, day_number, digit_matrix, draw_livelihood,
-                         draw_settlements, period_payments)
+from .population import (
+    DIAGNOSIS_CODES,
+    EPOCH,
+    ITEMS,
+    NAME_CHARS,
+    NO_DATE,
+    REGISTERED,
+    VISIT_TYPES,
+    City,
+    People,
+    Settlements,
+    build_city,
+    day_number,
+    digit_matrix,
+    draw_livelihood,
+    draw_settlements,
+    period_payments,
+)
 
 CHUNK_HOUSEHOLDS = 250_000
 BAD_ROW_RATE = 0.002
@@ -43,21 +60,52 @@ class Source:
 def _source(name: str, columns: list[str]) -> Source:
     """A source's delivered format, from its contract; the generator builds its lines in
     the contract's column order and refuses to run if the two ever disagree."""
-    contract = load_contract(PROJECT_ROOT / "schemas" / "sources" / f"{name}.yaml")
+    contract = load_contract(schemas_dir() / "sources" / f"{name}.yaml")
     if [c.name for c in contract.columns] != columns:
-        raise RuntimeError(f"the generator writes {name} columns {columns}, the contract says "
-                           f"{[c.name for c in contract.columns]}")
+        raise RuntimeError(
+            f"the generator writes {name} columns {columns}, the contract says {[c.name for c in contract.columns]}"
+        )
     encoding = contract.delivery.encoding.lower().replace("_", "-")
     bom = encoding == "utf-8-sig"
-    return Source(name, contract.delivery.files.replace("*", ""), ",".join(c.header for c in contract.columns),
-                  "utf-8" if bom else encoding, bom)
+    return Source(
+        name,
+        contract.delivery.files.replace("*", ""),
+        ",".join(c.header for c in contract.columns),
+        "utf-8" if bom else encoding,
+        bom,
+    )
 
 
-RESIDENTS = _source("residents", ["person_id", "name", "gender", "birth_date", "household_id", "relation_to_head",
-                                  "region_code", "residence_type", "status", "status_date"])
-SETTLEMENTS = _source("medical_settlements", ["settlement_id", "person_id", "visit_type", "admission_date",
-                                              "discharge_date", "diagnosis_code", "total_cost", "fund_paid",
-                                              "out_of_pocket", "settlement_date"])
+RESIDENTS = _source(
+    "residents",
+    [
+        "person_id",
+        "name",
+        "gender",
+        "birth_date",
+        "household_id",
+        "relation_to_head",
+        "region_code",
+        "residence_type",
+        "status",
+        "status_date",
+    ],
+)
+SETTLEMENTS = _source(
+    "medical_settlements",
+    [
+        "settlement_id",
+        "person_id",
+        "visit_type",
+        "admission_date",
+        "discharge_date",
+        "diagnosis_code",
+        "total_cost",
+        "fund_paid",
+        "out_of_pocket",
+        "settlement_date",
+    ],
+)
 PAYMENTS = _source("social_security", ["record_id", "person_id", "period", "item", "amount"])
 
 
@@ -114,28 +162,33 @@ class Landing:
     def __init__(self, root: Path, schedule: Schedule):
         self.root = Path(root)
         self.unready = {(RESIDENTS.name, schedule.unready_snapshot)}
-        plan = ([(RESIDENTS, d) for d in schedule.snapshots + [schedule.unready_snapshot]]
-                + [(SETTLEMENTS, d) for d in schedule.settlement_deliveries]
-                + [(PAYMENTS, d) for d in schedule.payment_deliveries])
-        self.files, self.rows, self.bad_rows = {}, Counter(), defaultdict(Counter)
+        plan = (
+            [(RESIDENTS, d) for d in [*schedule.snapshots, schedule.unready_snapshot]]
+            + [(SETTLEMENTS, d) for d in schedule.settlement_deliveries]
+            + [(PAYMENTS, d) for d in schedule.payment_deliveries]
+        )
+        self.files: dict[tuple[str, date], Any] = {}
+        self.rows: Counter[tuple[str, date]] = Counter()
+        self.bad_rows: defaultdict[str, Counter[str]] = defaultdict(Counter)
         self.bytes_written = 0
         for source, day in plan:
             folder = self.root / source.name / day.isoformat()
             folder.mkdir(parents=True, exist_ok=True)
             (folder / "_READY").unlink(missing_ok=True)
-            handle = open(folder / source.file_name, "wb")
+            handle = open(folder / source.file_name, "wb")  # noqa: SIM115 (one open file per delivery, closed in close())
             bom = "\ufeff".encode("utf-8") if source.bom else b""
             handle.write(bom + (source.header + "\n").encode(source.encoding))
             self.files[(source.name, day)] = handle
 
-    def append(self, source: Source, day: date, lines: pa.Array, rng: np.random.Generator,
-               required: tuple[str, ...] = ()) -> None:
+    def append(
+        self, source: Source, day: date, lines: pa.Array, rng: np.random.Generator, required: tuple[str, ...] = ()
+    ) -> None:
         lines, bad = inject_defects(source.name, lines, source.encoding, rng, rate=BAD_ROW_RATE, required=required)
         self.bad_rows[source.name].update(bad)
         self.rows[(source.name, day)] += len(lines)
         with_newlines = pc.binary_join_element_wise(lines, pa.scalar(b"", pa.binary()), b"\n")
         offsets = np.frombuffer(with_newlines.buffers()[1], np.int32, len(with_newlines) + 1, with_newlines.offset * 4)
-        data = memoryview(with_newlines.buffers()[2])[offsets[0]:offsets[-1]]
+        data = memoryview(with_newlines.buffers()[2])[offsets[0] : offsets[-1]]
         self.files[(source.name, day)].write(data)
         self.bytes_written += len(data)
 
@@ -144,12 +197,13 @@ class Landing:
         last step). After a failure no folder is marked, so no reader takes a half file."""
         for handle in self.files.values():
             handle.close()
-        for (source, day) in self.files if complete else ():
+        for source, day in self.files if complete else ():
             if (source, day) not in self.unready:
                 (self.root / source / day.isoformat() / "_READY").touch()
 
 
 # ---- vectorised text --------------------------------------------------------------
+
 
 def _fixed_width(chars: np.ndarray) -> pa.Array:
     """(n, w) ASCII bytes -> binary array of n values, without a copy per value."""
@@ -162,8 +216,8 @@ def _fixed_width(chars: np.ndarray) -> pa.Array:
 def _digits(values: np.ndarray, width: int, prefix: bytes = b"") -> pa.Array:
     """Zero-padded decimal numbers with a fixed prefix ("3714" + 8 digits)."""
     chars = np.empty((len(values), len(prefix) + width), np.uint8)
-    chars[:, :len(prefix)] = np.frombuffer(prefix, np.uint8)
-    chars[:, len(prefix):] = digit_matrix(values, width)
+    chars[:, : len(prefix)] = np.frombuffer(prefix, np.uint8)
+    chars[:, len(prefix) :] = digit_matrix(values, width)
     return _fixed_width(chars)
 
 
@@ -174,9 +228,9 @@ def _yuan(cents: np.ndarray) -> pa.Array:
     width = max(len(str(int(cents.max()))) if len(cents) else 3, 3)
     digits = digit_matrix(cents, width)
     chars = np.empty((len(cents), width + 1), np.uint8)
-    chars[:, :width - 2] = digits[:, :width - 2]
+    chars[:, : width - 2] = digits[:, : width - 2]
     chars[:, width - 2] = ord(".")
-    chars[:, width - 1:] = digits[:, width - 2:]
+    chars[:, width - 1 :] = digits[:, width - 2 :]
     length = np.maximum(np.searchsorted(10 ** np.arange(1, 18), cents, side="right") + 1, 3) + 1
     keep = np.arange(width + 1)[None, :] >= (width + 1 - length)[:, None]
     offsets = np.r_[0, np.cumsum(length)].astype(np.int32)
@@ -215,51 +269,68 @@ NAME_TABLE = [c.encode("gb18030") for c in NAME_CHARS] + [b""]
 
 # ---- one chunk of households --------------------------------------------------------
 
+
 def _person_ids(people: People, index=slice(None)) -> pa.Array:
     return _fixed_width(people.id_chars[index])
 
 
-def write_residents(landing: Landing, city: City, people: People, schedule: Schedule,
-                    rng: np.random.Generator, first_chunk: bool) -> None:
+def write_residents(
+    landing: Landing, city: City, people: People, schedule: Schedule, rng: np.random.Generator, first_chunk: bool
+) -> None:
     """The same people in every snapshot; only births and status changes differ."""
     urban = city.urban[people.household]
     parts = np.where(people.name_parts < 0, len(NAME_TABLE) - 1, people.name_parts)
     name = pc.binary_join_element_wise(*(_lookup(NAME_TABLE, parts[:, k]) for k in range(3)), b"")
-    identity = _join(_person_ids(people), name, _lookup([b"1", b"2"], ~people.male),
-                     _dates(people.birth, "%Y%m%d"),
-                     _digits(city.household_number[people.household], 8, b"3714"),
-                     _lookup([f"{i:02d}".encode() for i in range(100)], people.relation),
-                     _digits(city.region_code[people.household], 12), _lookup([b"1", b"2"], ~urban))
-    for snapshot in schedule.snapshots + [schedule.unready_snapshot]:
+    identity = _join(
+        _person_ids(people),
+        name,
+        _lookup([b"1", b"2"], ~people.male),
+        _dates(people.birth, "%Y%m%d"),
+        _digits(city.household_number[people.household], 8, b"3714"),
+        _lookup([f"{i:02d}".encode() for i in range(100)], people.relation),
+        _digits(city.region_code[people.household], 12),
+        _lookup([b"1", b"2"], ~urban),
+    )
+    for snapshot in [*schedule.snapshots, schedule.unready_snapshot]:
         day = day_number(snapshot)
         rows = np.flatnonzero(people.in_registry & (people.birth <= day))
         changed = people.event_day[rows] <= day
         status = np.where(changed, people.event[rows], REGISTERED)
         status_day = np.where(status != REGISTERED, people.event_day[rows], NO_DATE)
-        lines = _join(identity.take(pa.array(rows)), _lookup([b"", b"1", b"2", b"3"], status),
-                      _dates(status_day, "%Y%m%d"))
+        lines = _join(
+            identity.take(pa.array(rows)), _lookup([b"", b"1", b"2", b"3"], status), _dates(status_day, "%Y%m%d")
+        )
         landing.append(RESIDENTS, snapshot, lines, rng, KINDS[RESIDENTS.name] if first_chunk else ())
 
 
 def _spread(kinds: tuple[str, ...], sizes: list[int]) -> list[tuple[str, ...]]:
     """Deal every defect kind to some delivery big enough to hide it."""
     eligible = [i for i, size in enumerate(sizes) if size >= 20] or [int(np.argmax(sizes))]
-    dealt = [[] for _ in sizes]
+    dealt: list[list[str]] = [[] for _ in sizes]
     for j, kind in enumerate(kinds):
         dealt[eligible[j % len(eligible)]].append(kind)
     return [tuple(k) for k in dealt]
 
 
-def write_settlements(landing: Landing, city: City, people: People, schedule: Schedule,
-                      rng: np.random.Generator, chunk: int, first_chunk: bool) -> int:
+def write_settlements(
+    landing: Landing,
+    city: City,
+    people: People,
+    schedule: Schedule,
+    rng: np.random.Generator,
+    chunk: int,
+    first_chunk: bool,
+) -> int:
     """Settlements go to the delivery of their settlement date; about 1% come again in
     the next delivery, same settlement_id, corrected amounts."""
-    s = draw_settlements(people, city.urban[people.household], schedule.settlement_first_day,
-                         schedule.settlement_last_day, rng)
+    s = draw_settlements(
+        people, city.urban[people.household], schedule.settlement_first_day, schedule.settlement_last_day, rng
+    )
     key = chunk * 10**9 + np.arange(len(s.person))
     delivery = schedule.settlement_delivery(s.settled)
-    again = np.flatnonzero((rng.random(len(key)) < SETTLEMENT_REDELIVERY_RATE)
-                           & (delivery < len(schedule.settlement_deliveries) - 1))
+    again = np.flatnonzero(
+        (rng.random(len(key)) < SETTLEMENT_REDELIVERY_RATE) & (delivery < len(schedule.settlement_deliveries) - 1)
+    )
     fixed = s.take(again)
     share = fixed.fund_cents / fixed.total_cents
     corrected = np.maximum(np.round(fixed.total_cents * rng.uniform(0.8, 1.2, len(again))), 500).astype(np.int64)
@@ -273,50 +344,66 @@ def write_settlements(landing: Landing, city: City, people: People, schedule: Sc
     sizes = np.diff(bounds).tolist()
     required = _spread(KINDS[SETTLEMENTS.name], sizes) if first_chunk else [()] * len(sizes)
     for i, day in enumerate(schedule.settlement_deliveries):
-        rows = order[bounds[i]:bounds[i + 1]]
+        rows = order[bounds[i] : bounds[i + 1]]
         part = s.take(rows)
-        lines = _join(_scrambled_ids(key[rows], b"S"),
-                      _person_ids(people, part.person),
-                      _lookup([v.encode() for v in VISIT_TYPES], part.visit),
-                      _dates(part.admission, "%Y-%m-%d"), _dates(part.discharge, "%Y-%m-%d"),
-                      _lookup([c.encode() for c in DIAGNOSIS_CODES], part.diagnosis),
-                      _yuan(part.total_cents), _yuan(part.fund_cents),
-                      _yuan(part.total_cents - part.fund_cents), _dates(part.settled, "%Y-%m-%d"))
+        lines = _join(
+            _scrambled_ids(key[rows], b"S"),
+            _person_ids(people, part.person),
+            _lookup([v.encode() for v in VISIT_TYPES], part.visit),
+            _dates(part.admission, "%Y-%m-%d"),
+            _dates(part.discharge, "%Y-%m-%d"),
+            _lookup([c.encode() for c in DIAGNOSIS_CODES], part.diagnosis),
+            _yuan(part.total_cents),
+            _yuan(part.fund_cents),
+            _yuan(part.total_cents - part.fund_cents),
+            _dates(part.settled, "%Y-%m-%d"),
+        )
         landing.append(SETTLEMENTS, day, lines, rng, required[i])
     return len(again)
 
 
-def write_payments(landing: Landing, city: City, people: People, schedule: Schedule,
-                   rng: np.random.Generator, chunk: int, first_chunk: bool) -> int:
+def write_payments(
+    landing: Landing,
+    city: City,
+    people: People,
+    schedule: Schedule,
+    rng: np.random.Generator,
+    chunk: int,
+    first_chunk: bool,
+) -> int:
     """One delivery per period; about 0.5% of a period's records come again in the
     next period's delivery, same record_id, corrected amount."""
     periods = schedule.periods
     life = draw_livelihood(people, city.urban[people.household], day_number(schedule.as_of), len(periods), rng)
     months, first_key = [], chunk * 10**9
     for m, period in enumerate(periods):
-        raises = sum(1 for p in periods[1:m + 1] if p.month == 7)     # bases and pensions re-set each July
-        person, item, cents = period_payments(people, life, m, day_number(period), 1.03 ** raises)
+        raises = sum(1 for p in periods[1 : m + 1] if p.month == 7)  # bases and pensions re-set each July
+        person, item, cents = period_payments(people, life, m, day_number(period), 1.03**raises)
         months.append((person, item, cents, first_key + np.arange(len(person)), np.full(len(person), m)))
         first_key += len(person)
     corrections = []
-    for person, item, cents, key, period in months[:-1]:
+    for person, item, cents, key, month_index in months[:-1]:
         again = np.flatnonzero(rng.random(len(person)) < PAYMENT_REDELIVERY_RATE)
         corrected = np.round(cents[again] * rng.uniform(0.9, 1.1, len(again))).astype(np.int64)
         corrected = np.where(corrected == cents[again], corrected + 100, corrected)
-        corrections.append((person[again], item[again], corrected, key[again], period[again]))
+        corrections.append((person[again], item[again], corrected, key[again], month_index[again]))
     required = _spread(KINDS[PAYMENTS.name], [len(m[0]) for m in months]) if first_chunk else [()] * len(months)
     period_text = [p.strftime("%Y%m").encode() for p in periods]
     for m, day in enumerate(schedule.payment_deliveries):
         rows = [months[m]] + ([corrections[m - 1]] if m else [])
-        person, item, cents, key, period = (np.concatenate(column) for column in zip(*rows))
-        lines = _join(_scrambled_ids(key, b"P"), _person_ids(people, person), _lookup(period_text, period),
-                      _lookup([i.encode() for i in ITEMS], item), _yuan(cents))
+        person, item, cents, key, month_index = (np.concatenate(column) for column in zip(*rows))
+        lines = _join(
+            _scrambled_ids(key, b"P"),
+            _person_ids(people, person),
+            _lookup(period_text, month_index),
+            _lookup([i.encode() for i in ITEMS], item),
+            _yuan(cents),
+        )
         landing.append(PAYMENTS, day, lines, rng, required[m])
     return sum(len(c[0]) for c in corrections)
 
 
-def generate_landing(out_dir: Path, households: int, *, seed: int = 7,
-                     as_of: date = date(2026, 11, 28)) -> dict:
+def generate_landing(out_dir: Path, households: int, *, seed: int = 7, as_of: date = date(2026, 11, 28)) -> dict:
     """Write a landing folder of synthetic deliveries for `households` households.
 
     The same seed writes the same bytes. Returns a summary: households, persons (rows of
@@ -328,7 +415,7 @@ def generate_landing(out_dir: Path, households: int, *, seed: int = 7,
     schedule = Schedule(as_of)
     city = build_city(households, np.random.default_rng([seed, 0]), as_of)
     landing = Landing(Path(out_dir), schedule)
-    redelivered = Counter()
+    redelivered: Counter[str] = Counter()
     try:
         for chunk, start in enumerate(range(0, households, CHUNK_HOUSEHOLDS)):
             first, stop = city.person_range(start, min(start + CHUNK_HOUSEHOLDS, households))
@@ -352,7 +439,7 @@ def _summary(city: City, schedule: Schedule, landing: Landing, redelivered: Coun
     for (source, day), count in landing.rows.items():
         rows[source][day.isoformat()] = count
     return {
-        "households": int(len(city.household_number)),
+        "households": len(city.household_number),
         "persons": int(in_snapshot.sum()),
         "registered_persons": int((in_snapshot & ~((p.event != REGISTERED) & (p.event_day <= today))).sum()),
         "orphan_persons": int((~p.in_registry).sum()),

@@ -4,6 +4,7 @@ incomes and medical settlements, modelled on Dezhou, Shandong, as numpy arrays.
 Everything here is numbers (codes, day numbers, cents); `deliveries.py` turns them
 into department files. Dates are day numbers since 1970-01-01, amounts are cents.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
@@ -12,7 +13,7 @@ from datetime import date
 import numpy as np
 
 EPOCH = date(1970, 1, 1)
-NO_DATE = -1_000_000   # an empty date field (day numbers before 1970 are negative)
+NO_DATE = -1_000_000  # an empty date field (day numbers before 1970 are negative)
 
 # county code, name, population (10k), urban share, streets (街道), towns (镇/乡)
 COUNTIES = (
@@ -29,15 +30,26 @@ COUNTIES = (
     (371482, "禹城市", 51, 0.42, 3, 10),
 )
 # ID region codes issued under the pre-1994 德州地区 (abolished, still valid in IDs)
-OLD_ID_REGION = {371402: 372401, 371403: 372421, 371426: 372422, 371427: 372423,
-                 371428: 372424, 371425: 372425, 371482: 372426, 371481: 372427,
-                 371424: 372428, 371423: 372430, 371422: 372431}
+OLD_ID_REGION = {
+    371402: 372401,
+    371403: 372421,
+    371426: 372422,
+    371427: 372423,
+    371428: 372424,
+    371425: 372425,
+    371482: 372426,
+    371481: 372427,
+    371424: 372428,
+    371423: 372430,
+    371422: 372431,
+}
 # spouses who married in from elsewhere (Hebei, Jinan, Liaocheng, Binzhou, Henan)
-MIGRANT_ID_REGION = np.array([130902, 130921, 131102, 370102, 370181, 371502,
-                              371521, 372301, 410102, 371602])
+MIGRANT_ID_REGION = np.array([130902, 130921, 131102, 370102, 370181, 371502, 371521, 372301, 410102, 371602])
 
-HOUSEHOLD_SIZE_P = {True: [0.20, 0.30, 0.25, 0.14, 0.07, 0.03, 0.01],   # urban, mean ~2.7
-                    False: [0.13, 0.27, 0.20, 0.19, 0.12, 0.06, 0.03]}  # rural, mean ~3.2
+HOUSEHOLD_SIZE_P = {
+    True: [0.20, 0.30, 0.25, 0.14, 0.07, 0.03, 0.01],  # urban, mean ~2.7
+    False: [0.13, 0.27, 0.20, 0.19, 0.12, 0.06, 0.03],
+}  # rural, mean ~3.2
 HEAD, SPOUSE, CHILD, PARENT, GRANDCHILD, SIBLING, OTHER = 1, 2, 3, 4, 5, 6, 99
 REGISTERED, DECEASED, MOVED_OUT = 1, 2, 3
 ITEMS = ("wage_contribution", "pension", "unemployment_benefit")
@@ -45,13 +57,50 @@ WAGE, PENSION, BENEFIT = 0, 1, 2
 VISIT_TYPES = ("inpatient", "chronic_outpatient", "outpatient")
 INPATIENT, CHRONIC, OUTPATIENT = 0, 1, 2
 DIAGNOSES = {  # ICD-10 code: relative frequency, per visit type
-    INPATIENT: {"I63.9": 14, "I25.1": 10, "J18.9": 12, "J44.1": 7, "I21.9": 4, "K35.8": 5,
-                "K80.2": 5, "S72.0": 4, "O80": 6, "N18.9": 3, "E11.9": 5, "I10": 6,
-                "C34.9": 3, "C16.9": 2, "C22.0": 2, "C50.9": 2, "M17.9": 3},
-    CHRONIC: {"I10": 30, "E11.9": 25, "I25.1": 12, "J44.9": 8, "N18.9": 5, "I63.9": 8,
-              "F20.9": 4, "C34.9": 3, "C50.9": 2, "M06.9": 3},
-    OUTPATIENT: {"J06.9": 30, "K29.7": 12, "M54.5": 10, "J02.9": 10, "I10": 8, "E11.9": 6,
-                 "L30.9": 6, "H10.9": 5, "R51": 5, "K59.0": 4, "N39.0": 4},
+    INPATIENT: {
+        "I63.9": 14,
+        "I25.1": 10,
+        "J18.9": 12,
+        "J44.1": 7,
+        "I21.9": 4,
+        "K35.8": 5,
+        "K80.2": 5,
+        "S72.0": 4,
+        "O80": 6,
+        "N18.9": 3,
+        "E11.9": 5,
+        "I10": 6,
+        "C34.9": 3,
+        "C16.9": 2,
+        "C22.0": 2,
+        "C50.9": 2,
+        "M17.9": 3,
+    },
+    CHRONIC: {
+        "I10": 30,
+        "E11.9": 25,
+        "I25.1": 12,
+        "J44.9": 8,
+        "N18.9": 5,
+        "I63.9": 8,
+        "F20.9": 4,
+        "C34.9": 3,
+        "C50.9": 2,
+        "M06.9": 3,
+    },
+    OUTPATIENT: {
+        "J06.9": 30,
+        "K29.7": 12,
+        "M54.5": 10,
+        "J02.9": 10,
+        "I10": 8,
+        "E11.9": 6,
+        "L30.9": 6,
+        "H10.9": 5,
+        "R51": 5,
+        "K59.0": 4,
+        "N39.0": 4,
+    },
 }
 CANCER = {code for codes in DIAGNOSES.values() for code in codes if code.startswith("C")}
 
@@ -63,29 +112,30 @@ def day_number(d: date) -> int:
 @dataclass
 class People:
     """One row per person, sorted by household; a chunk is a contiguous slice."""
-    household: np.ndarray      # int32 index into the city's households
-    relation: np.ndarray       # int8 relation_to_head code (99 other)
-    male: np.ndarray           # bool
-    birth: np.ndarray          # int32 day number
-    event: np.ndarray          # int8 status after the event (1 none, 2 deceased, 3 moved out)
-    event_day: np.ndarray      # int32 day number of the event
-    in_registry: np.ndarray    # bool: False for people who left (orphans in other sources)
-    id_chars: np.ndarray       # uint8 (n, 18) ASCII resident ID
-    name_parts: np.ndarray     # int16 (n, 3): surname, given-name characters (-1 none)
+
+    household: np.ndarray  # int32 index into the city's households
+    relation: np.ndarray  # int8 relation_to_head code (99 other)
+    male: np.ndarray  # bool
+    birth: np.ndarray  # int32 day number
+    event: np.ndarray  # int8 status after the event (1 none, 2 deceased, 3 moved out)
+    event_day: np.ndarray  # int32 day number of the event
+    in_registry: np.ndarray  # bool: False for people who left (orphans in other sources)
+    id_chars: np.ndarray  # uint8 (n, 18) ASCII resident ID
+    name_parts: np.ndarray  # int16 (n, 3): surname, given-name characters (-1 none)
 
     def __len__(self) -> int:
         return len(self.household)
 
-    def slice(self, start: int, stop: int) -> "People":
+    def slice(self, start: int, stop: int) -> People:
         return People(*(getattr(self, f.name)[start:stop] for f in fields(self)))
 
 
 @dataclass
 class City:
     as_of: date
-    household_number: np.ndarray   # int64, 8 digits after "3714"
-    region_code: np.ndarray        # int64, 12 digits
-    urban: np.ndarray              # bool: residence_type 1
+    household_number: np.ndarray  # int64, 8 digits after "3714"
+    region_code: np.ndarray  # int64, 12 digits
+    urban: np.ndarray  # bool: residence_type 1
     people: People
 
     def person_range(self, first_household: int, stop_household: int) -> tuple[int, int]:
@@ -113,11 +163,23 @@ def build_city(households: int, rng: np.random.Generator, as_of: date) -> City:
     id_region = _id_region(county[household], relation, birth, rng)
     id_chars = resident_id_chars(id_region, birth, _id_sequence(id_region, birth, male))
     number = (np.arange(households, dtype=np.int64) * 7_654_321 + 12_345_679) % 100_000_000
-    return City(as_of=as_of, household_number=number, region_code=region_code, urban=urban,
-                people=People(household=household.astype(np.int32), relation=relation.astype(np.int8),
-                              male=male, birth=birth, event=event, event_day=event_day,
-                              in_registry=in_registry, id_chars=id_chars,
-                              name_parts=_name_parts(household, relation, male, age, rng)))
+    return City(
+        as_of=as_of,
+        household_number=number,
+        region_code=region_code,
+        urban=urban,
+        people=People(
+            household=household.astype(np.int32),
+            relation=relation.astype(np.int8),
+            male=male,
+            birth=birth,
+            event=event,
+            event_day=event_day,
+            in_registry=in_registry,
+            id_chars=id_chars,
+            name_parts=_name_parts(household, relation, male, age, rng),
+        ),
+    )
 
 
 def _household_places(households: int, rng: np.random.Generator):
@@ -133,8 +195,11 @@ def _household_places(households: int, rng: np.random.Generator):
     town = np.where(town > towns - 2, 200 + town - (towns - 2), 100 + town)
     township = np.where(urban, (u * streets).astype(np.int64) + 1, town)
     # communities 001-0xx in streets, villages 201-2xx in towns; skewed so some are big
-    village = np.where(urban, 1 + (rng.beta(1.2, 2.0, households) * 28).astype(np.int64),
-                       201 + (rng.beta(1.2, 1.6, households) * 68).astype(np.int64))
+    village = np.where(
+        urban,
+        1 + (rng.beta(1.2, 2.0, households) * 28).astype(np.int64),
+        201 + (rng.beta(1.2, 1.6, households) * 68).astype(np.int64),
+    )
     code = np.array([c[0] for c in COUNTIES], np.int64)[county_idx]
     return code, urban, code * 1_000_000 + township * 1_000 + village
 
@@ -157,8 +222,11 @@ def _household_members(size: np.ndarray, rng: np.random.Generator):
     band = np.digitize(head_age, [40, 55])[:, None]
     cum = np.array([[0.82, 0.97, 0.97, 0.99], [0.78, 0.88, 0.96, 0.98], [0.40, 0.42, 0.96, 0.98]])
     draw = rng.random((h, 7))
-    role = np.select([draw < cum[band, 0], draw < cum[band, 1], draw < cum[band, 2], draw < cum[band, 3]],
-                     [CHILD, PARENT, GRANDCHILD, SIBLING], OTHER)
+    role = np.select(
+        [draw < cum[band, 0], draw < cum[band, 1], draw < cum[band, 2], draw < cum[band, 3]],
+        [CHILD, PARENT, GRANDCHILD, SIBLING],
+        OTHER,
+    )
     relation[:, 2:] = role[:, 2:]
     relation[~present] = 0
     too_many_parents = np.cumsum(relation == PARENT, axis=1) > 2
@@ -166,15 +234,24 @@ def _household_members(size: np.ndarray, rng: np.random.Generator):
 
     gap = rng.uniform(22, 36, (h, 7))
     age = np.select(
-        [relation == HEAD, relation == SPOUSE, relation == CHILD, relation == PARENT,
-         relation == GRANDCHILD, relation == SIBLING],
-        [np.repeat(head_age[:, None], 7, axis=1),
-         head_age[:, None] + rng.normal(-2, 3, (h, 7)),
-         head_age[:, None] - gap,
-         head_age[:, None] + gap,
-         head_age[:, None] - gap - rng.uniform(22, 32, (h, 7)),
-         head_age[:, None] + rng.normal(0, 6, (h, 7))],
-        rng.uniform(0, 80, (h, 7)))
+        [
+            relation == HEAD,
+            relation == SPOUSE,
+            relation == CHILD,
+            relation == PARENT,
+            relation == GRANDCHILD,
+            relation == SIBLING,
+        ],
+        [
+            np.repeat(head_age[:, None], 7, axis=1),
+            head_age[:, None] + rng.normal(-2, 3, (h, 7)),
+            head_age[:, None] - gap,
+            head_age[:, None] + gap,
+            head_age[:, None] - gap - rng.uniform(22, 32, (h, 7)),
+            head_age[:, None] + rng.normal(0, 6, (h, 7)),
+        ],
+        rng.uniform(0, 80, (h, 7)),
+    )
     # a grandchild too young to exist is a child; a child too young is a parent
     fix = (relation == GRANDCHILD) & (age < 0)
     relation[fix], age[fix] = CHILD, (head_age[:, None] - gap)[fix]
@@ -270,7 +347,7 @@ def digit_matrix(values: np.ndarray, width: int) -> np.ndarray:
     for j in range(pairs.shape[1] - 1, -1, -1):
         values, last_two = np.divmod(values, 100)
         pairs[:, j] = DIGIT_PAIRS[last_two]
-    return pairs.view(np.uint8)[:, width % 2:]
+    return pairs.view(np.uint8)[:, width % 2 :]
 
 
 def resident_id_chars(region: np.ndarray, birth: np.ndarray, seq: np.ndarray) -> np.ndarray:
@@ -291,8 +368,9 @@ def id_check_char(first17: str) -> str:
 
 
 SURNAMES = "王李张刘陈杨赵黄周吴徐孙胡朱高林何郭马罗梁宋郑谢韩唐冯于董肖程曹袁邓许傅沈曾彭吕苏卢蒋蔡贾丁魏薛叶闫"
-SURNAME_WEIGHT = np.r_[np.array([9, 8, 9, 7, 4, 3, 3, 2, 2, 2, 2, 3, 2, 2, 3, 1, 2, 2, 2, 1], float),
-                       np.full(len(SURNAMES) - 20, 0.8)]
+SURNAME_WEIGHT = np.r_[
+    np.array([9, 8, 9, 7, 4, 3, 3, 2, 2, 2, 2, 3, 2, 2, 3, 1, 2, 2, 2, 1], float), np.full(len(SURNAMES) - 20, 0.8)
+]
 GIVEN_MALE = "伟强磊军勇杰涛明超刚平辉鹏华飞鑫波斌宇浩凯健俊帆国建志文立成庆德"
 GIVEN_FEMALE = "芳娜敏静丽艳娟霞秀英华慧巧美娅淑惠珍玉兰凤洁琳素云莲真环雪荣爱妹"
 GIVEN_NEUTRAL = "海东晓春红云金宏永玉子欣佳家新长丹彤一雨"
@@ -307,14 +385,16 @@ def _name_parts(household, relation, male, age, rng):
     base_f = base_m + len(GIVEN_MALE)
     base_n = base_f + len(GIVEN_FEMALE)
     surname = rng.choice(len(SURNAMES), size=n, p=SURNAME_WEIGHT / SURNAME_WEIGHT.sum())
-    head = np.searchsorted(household, household)          # slot 0 of each household is its head
+    head = np.searchsorted(household, household)  # slot 0 of each household is its head
     inherits = np.isin(relation, [CHILD, GRANDCHILD, SIBLING]) & male[head] & (rng.random(n) < 0.92)
     surname = np.where(inherits, surname[head], surname)
 
     def given():
-        own = np.where(male, base_m + rng.integers(0, len(GIVEN_MALE), n),
-                       base_f + rng.integers(0, len(GIVEN_FEMALE), n))
+        own = np.where(
+            male, base_m + rng.integers(0, len(GIVEN_MALE), n), base_f + rng.integers(0, len(GIVEN_FEMALE), n)
+        )
         return np.where(rng.random(n) < 0.3, base_n + rng.integers(0, len(GIVEN_NEUTRAL), n), own)
+
     first, second = given(), given()
     # older people more often have a single-character given name
     single = rng.random(n) < np.where(age > 50, 0.35, 0.15)
@@ -325,25 +405,28 @@ def _name_parts(household, relation, male, age, rng):
 @dataclass
 class Livelihood:
     """Per-person income parameters for the social-security months (人社)."""
-    works: np.ndarray          # bool: has a contributing job when of working age
-    wage_base: np.ndarray      # float: monthly contribution base, yuan
-    job_start: np.ndarray      # int: period index a newly hired worker starts (0: already working)
-    job_lost: np.ndarray       # int: period index the job ended (large: never)
-    job_back: np.ndarray       # int: period index work resumed (large: never)
+
+    works: np.ndarray  # bool: has a contributing job when of working age
+    wage_base: np.ndarray  # float: monthly contribution base, yuan
+    job_start: np.ndarray  # int: period index a newly hired worker starts (0: already working)
+    job_lost: np.ndarray  # int: period index the job ended (large: never)
+    job_back: np.ndarray  # int: period index work resumed (large: never)
     benefit_until: np.ndarray  # int: first period without unemployment benefit
-    pension: np.ndarray        # float: monthly pension once 60, yuan
+    pension: np.ndarray  # float: monthly pension once 60, yuan
 
 
 NEVER = 10_000
 
 
-def draw_livelihood(people: People, urban: np.ndarray, today: int, periods: int,
-                    rng: np.random.Generator) -> Livelihood:
+def draw_livelihood(
+    people: People, urban: np.ndarray, today: int, periods: int, rng: np.random.Generator
+) -> Livelihood:
     """Who works, for what contribution base, who loses a job when, and what pension they draw."""
     n = len(people)
     age = (today - people.birth) / 365.25
-    work_rate = np.interp(age, [15.9, 16, 19, 23, 26, 49, 50, 59.9],
-                          [0, 0.05, 0.2, 0.75, 0.96, 0.96, 0.92, 0.9]) * np.where(urban, 1.0, 0.98)
+    work_rate = np.interp(
+        age, [15.9, 16, 19, 23, 26, 49, 50, 59.9], [0, 0.05, 0.2, 0.75, 0.96, 0.96, 0.92, 0.9]
+    ) * np.where(urban, 1.0, 0.98)
     works = rng.random(n) < work_rate
     # a few of those without a job find one during the year
     hired = ~works & (rng.random(n) < 0.04 * periods / 12)
@@ -358,13 +441,17 @@ def draw_livelihood(people: People, urban: np.ndarray, today: int, periods: int,
     benefit_until = np.where(on_benefit, np.minimum(job_lost + rng.integers(2, 13, n), job_back), -1)
     # rural elders without a former employer's pension draw the basic residents' pension
     retiree = rng.random(n) < np.where(urban, 0.94, 0.85)
-    pension = np.where(retiree, np.clip(rng.lognormal(np.log(np.where(urban, 3_100, 2_300)), 0.18), 1_800, 6_000),
-                       rng.uniform(180, 400, n))
+    pension = np.where(
+        retiree,
+        np.clip(rng.lognormal(np.log(np.where(urban, 3_100, 2_300)), 0.18), 1_800, 6_000),
+        rng.uniform(180, 400, n),
+    )
     return Livelihood(works, wage_base, job_start, job_lost, job_back, benefit_until, pension)
 
 
-def period_payments(people: People, life: Livelihood, period: int, first_day: int,
-                    raise_factor: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def period_payments(
+    people: People, life: Livelihood, period: int, first_day: int, raise_factor: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """One month's social-security records: (person index, item, amount in cents).
 
     `raise_factor` is the yearly re-set of contribution bases and pensions (each July)."""
@@ -377,8 +464,9 @@ def period_payments(people: People, life: Livelihood, period: int, first_day: in
     pension = alive & (age >= 60)
     person = np.concatenate([np.flatnonzero(wage), np.flatnonzero(pension), np.flatnonzero(benefit)])
     item = np.repeat(np.array([WAGE, PENSION, BENEFIT], np.int8), [wage.sum(), pension.sum(), benefit.sum()])
-    yuan = np.concatenate([life.wage_base[wage] * raise_factor, life.pension[pension] * raise_factor,
-                           np.full(benefit.sum(), 1_530.0)])
+    yuan = np.concatenate(
+        [life.wage_base[wage] * raise_factor, life.pension[pension] * raise_factor, np.full(benefit.sum(), 1_530.0)]
+    )
     order = np.argsort(person, kind="stable")
     return person[order], item[order], np.round(yuan[order] * 100).astype(np.int64)
 
@@ -389,21 +477,23 @@ DIAGNOSIS_CODES = tuple(sorted({code for codes in DIAGNOSES.values() for code in
 @dataclass
 class Settlements:
     """Medical-insurance settlements (医保结算) of a group of people."""
+
     person: np.ndarray
-    visit: np.ndarray          # index into VISIT_TYPES
-    admission: np.ndarray      # day number, NO_DATE for outpatient visits
-    discharge: np.ndarray      # day number, NO_DATE for outpatient visits
-    settled: np.ndarray        # day number
-    diagnosis: np.ndarray      # index into DIAGNOSIS_CODES
+    visit: np.ndarray  # index into VISIT_TYPES
+    admission: np.ndarray  # day number, NO_DATE for outpatient visits
+    discharge: np.ndarray  # day number, NO_DATE for outpatient visits
+    settled: np.ndarray  # day number
+    diagnosis: np.ndarray  # index into DIAGNOSIS_CODES
     total_cents: np.ndarray
     fund_cents: np.ndarray
 
-    def take(self, index) -> "Settlements":
+    def take(self, index) -> Settlements:
         return Settlements(*(getattr(self, f.name)[index] for f in fields(self)))
 
 
-def draw_settlements(people: People, urban: np.ndarray, first_day: int, last_day: int,
-                     rng: np.random.Generator) -> Settlements:
+def draw_settlements(
+    people: People, urban: np.ndarray, first_day: int, last_day: int, rng: np.random.Generator
+) -> Settlements:
     """A year of settlements: inpatient stays, monthly chronic-disease visits, outpatient visits."""
     n = len(people)
     age = (last_day - people.birth) / 365.25
@@ -416,8 +506,12 @@ def draw_settlements(people: People, urban: np.ndarray, first_day: int, last_day
     stays = np.repeat(np.arange(n), rng.poisson(inpatient_rate * years))
     stay_end = rng.integers(first_day, last_day + 1, len(stays))
     # half of those who died in the window spent their last days in hospital
-    died = np.flatnonzero((people.event == DECEASED) & (people.event_day >= first_day)
-                          & (people.event_day <= last_day) & (rng.random(n) < 0.5))
+    died = np.flatnonzero(
+        (people.event == DECEASED)
+        & (people.event_day >= first_day)
+        & (people.event_day <= last_day)
+        & (rng.random(n) < 0.5)
+    )
     stays, stay_end = np.r_[stays, died], np.r_[stay_end, people.event_day[died]]
     los = np.clip(np.round(rng.lognormal(np.log(8), 0.6, len(stays))), 1, 90).astype(np.int64)
 
@@ -433,8 +527,9 @@ def draw_settlements(people: People, urban: np.ndarray, first_day: int, last_day
     visit_day = rng.integers(first_day, last_day + 1, len(visits))
 
     person = np.concatenate([stays, chronic_person, visits])
-    visit = np.repeat(np.array([INPATIENT, CHRONIC, OUTPATIENT], np.int8),
-                      [len(stays), len(chronic_person), len(visits)])
+    visit = np.repeat(
+        np.array([INPATIENT, CHRONIC, OUTPATIENT], np.int8), [len(stays), len(chronic_person), len(visits)]
+    )
     settled = np.concatenate([stay_end, chronic_day, visit_day])
     inpatient = visit == INPATIENT
     discharge = np.where(inpatient, settled, NO_DATE)
@@ -443,8 +538,16 @@ def draw_settlements(people: People, urban: np.ndarray, first_day: int, last_day
 
     valid = (settled >= first_day) & (settled <= last_day) & (settled >= people.birth[person])
     valid &= ~((people.event[person] == DECEASED) & (settled > people.event_day[person]))
-    s = Settlements(person, visit, admission, discharge, settled, np.zeros(len(person), np.int16),
-                    np.zeros(len(person), np.int64), np.zeros(len(person), np.int64)).take(valid)
+    s = Settlements(
+        person,
+        visit,
+        admission,
+        discharge,
+        settled,
+        np.zeros(len(person), np.int16),
+        np.zeros(len(person), np.int64),
+        np.zeros(len(person), np.int64),
+    ).take(valid)
     age_then = (s.settled - people.birth[s.person]) / 365.25
     _price(s, urban[s.person], ~people.male[s.person] & (age_then >= 20) & (age_then < 43), rng)
     return s.take(np.lexsort((s.person, s.settled)))

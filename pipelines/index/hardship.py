@@ -22,8 +22,9 @@ def components(policy: Policy) -> dict[str, Column]:
         "income": clamp01(1 - F.col("income_ratio") / ix.income_zero_at_ratio),
         "medical": clamp01(F.col("oop_12m") / (12 * F.col("dibao_standard") * F.col("size"))),
         "dependency": (F.col("children") + F.col("elderly")) / F.col("size"),
-        "unemployment": F.when(F.col("working_age") > 0, F.col("working_age_without_wage") / F.col("working_age"))
-                         .otherwise(F.lit(0.0)),
+        "unemployment": F.when(
+            F.col("working_age") > 0, F.col("working_age_without_wage") / F.col("working_age")
+        ).otherwise(F.lit(0.0)),
         "illness": F.col("ill_members") / F.col("size"),
         "shock": F.when((F.col("recent_deaths") > 0) | F.col("catastrophic_inpatient"), 1.0).otherwise(0.0),
     }
@@ -32,10 +33,12 @@ def components(policy: Policy) -> dict[str, Column]:
 def top_reasons(weighted: dict[str, Column], count: int) -> Column:
     """Component names by weighted contribution, largest first (ties in component order),
     only those contributing more than zero."""
-    entries = F.array(*[
-        F.struct((-value).alias("neg"), F.lit(i).alias("order"), F.lit(name).alias("component"))
-        for i, (name, value) in enumerate(weighted.items())
-    ])
+    entries = F.array(
+        *[
+            F.struct((-value).alias("neg"), F.lit(i).alias("order"), F.lit(name).alias("component"))
+            for i, (name, value) in enumerate(weighted.items())
+        ]
+    )
     ranked = F.filter(F.array_sort(entries), lambda e: e["neg"] < 0)
     return F.slice(F.transform(ranked, lambda e: e["component"]), 1, count)
 

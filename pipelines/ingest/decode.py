@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pipelines.contracts import Contract
+from pipelines.storage import Location
 
 CHUNK_BYTES = 8 * 1024 * 1024
 UTF8_NAMES = {"utf-8", "utf_8", "utf8", "utf-8-sig", "utf_8_sig"}
@@ -25,10 +26,10 @@ class DeliveryError(RuntimeError):
 
 @dataclass(frozen=True)
 class CheckedFile:
-    name: str                  # the delivered file's name (unique within its delivery)
-    readable_path: Path        # UTF-8 text that Spark reads: the file itself or a transcoded copy
-    data_lines: int            # lines after the header, counted here, independently of Spark
-    header: tuple[str, ...]    # the header as delivered
+    name: str  # the delivered file's name (unique within its delivery)
+    readable_path: Location  # UTF-8 text that Spark reads: the file itself or a transcoded copy
+    data_lines: int  # lines after the header, counted here, independently of Spark
+    header: tuple[str, ...]  # the header as delivered
 
 
 class _LineCounter:
@@ -64,7 +65,7 @@ def check_and_decode(path: Path, contract: Contract, staging: Path) -> CheckedFi
     out = None
     if not is_utf8:
         staging.mkdir(parents=True, exist_ok=True)
-        out = open(staging / path.name, "w", encoding="utf-8", newline="")
+        out = open(staging / path.name, "w", encoding="utf-8", newline="")  # noqa: SIM115 (closed in finally)
     head = ""  # the decoded text up to the first line break: the header
     consumed = 0
     newline_bytes_seen = 0
@@ -77,7 +78,7 @@ def check_and_decode(path: Path, contract: Contract, staging: Path) -> CheckedFi
                     text = decoder.decode(chunk, final=final)
                 except UnicodeDecodeError as exc:
                     offset = consumed + exc.start
-                    line = newline_bytes_seen + chunk[:exc.start].count(b"\n") + 1
+                    line = newline_bytes_seen + chunk[: exc.start].count(b"\n") + 1
                     raise DeliveryError(
                         f"{path}: cannot decode as {encoding} at line {line} (byte {offset}); "
                         f"the contract says the file is {encoding}"

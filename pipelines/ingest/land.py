@@ -20,29 +20,22 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from pipelines.contracts import Contract
-from pipelines.contracts.derive import (
-    DELIVERY_ROWS_CHANGE,
-    ORPHAN_FLAG,
-    bronze_schema,
-    expectation_suite,
-    quarantine_schema,
-)
+from pipelines.contracts.derive import bronze_schema, quarantine_schema
 from pipelines.ingest.decode import CheckedFile, DeliveryError, check_and_decode, column_positions
 from pipelines.ingest.deliveries import Delivery
 from pipelines.ingest.lines import read_numbered_lines
 from pipelines.ingest.rows import check_rows, duplicate_keys, flag_duplicates
-from pipelines.lake import Lake, publish, read_json, remove, write_json
+from pipelines.lake import Lake, read_json, write_json
+from pipelines.quality import QualityGateFailed
+from pipelines.quality.expectations import expectation_suite, with_orphan_flag, with_row_count_change
 from pipelines.quality.gx_runner import validate_dataframe
 from pipelines.spark import broadcast_if_small
 from pipelines.storage import Location, local_copy, rmtree
+from pipelines.tables import bronze_table, quarantine_table
 
 log = logging.getLogger(__name__)
 
 DELIVERY_RECORD = "_delivery.json"
-
-
-class QualityGateFailed(RuntimeError):
-    """A critical expectation failed: the source's deliveries are not published."""
 
 
 class AccountingError(RuntimeError):
@@ -53,7 +46,7 @@ class AccountingError(RuntimeError):
 class LandingResult:
     source: str
     extract_date: date
-    status: str                      # landed | skipped | failed
+    status: str  # landed | skipped | failed
     files: list[dict] = field(default_factory=list)
     rows_read: int = 0
     rows_kept: int = 0
@@ -78,33 +71,6 @@ def to_quarantine(rows: DataFrame) -> DataFrame:
     return rows.where(F.size("reasons") > 0).select(*[f.name for f in quarantine_schema().fields], "extract_date")
 
 
-def with_orphan_flag(bronze: DataFrame, column: str, reference_ids: DataFrame) -> DataFrame:
-    """Flag rows whose person is not in the reference registry (valid rows, only counted).
-
-    Only the registry entries of this delivery's persons are kept (a semi join on the
-    delivery's distinct ids), so a day of settlements reads one column of the registry
-    and broadcasts a few thousand ids instead of shuffling millions of registry rows."""
-    wanted = bronze.select(F.col(column).alias("_ref_id")).distinct()
-    known = (reference_ids.select(F.col(column).alias("_ref_id"))
-             .join(wanted, on="_ref_id", how="left_semi")
-             .distinct()
-             .select("_ref_id", F.lit(0.0).alias(ORPHAN_FLAG)))
-    return (
-        bronze
-        .join(known, on=bronze[column] == known["_ref_id"], how="left")
-        .select(*bronze.columns, F.coalesce(F.col(ORPHAN_FLAG), F.lit(1.0)).alias(ORPHAN_FLAG))
-    )
-
-
-def with_row_count_change(bronze: DataFrame, change: dict[date, float]) -> DataFrame:
-    """Attach to every row its delivery's row count relative to the previous delivery."""
-    spark = bronze.sparkSession
-    table = spark.createDataFrame(
-        [(d, float(r)) for d, r in change.items()], f"extract_date date, {DELIVERY_ROWS_CHANGE} double"
-    )
-    return bronze.join(F.broadcast(table), on="extract_date", how="left")
-
-
 def _counts_by_date(df: DataFrame) -> dict[date, int]:
     return {r["extract_date"]: r["n"] for r in df.groupBy("extract_date").agg(F.count(F.lit(1)).alias("n")).collect()}
 
@@ -116,8 +82,10 @@ class SourceLanding:
         self.spark, self.lake, self.contract, self.quality_dir = spark, lake, contract, quality_dir
 
     def land(self, deliveries: list[Delivery]) -> tuple[list[LandingResult], dict | None]:
-        results = {d.extract_date: LandingResult(self.contract.name, d.extract_date, "failed",
-                                                 files=d.fingerprint()) for d in deliveries}
+        results = {
+            d.extract_date: LandingResult(self.contract.name, d.extract_date, "failed", files=d.fingerprint())
+            for d in deliveries
+        }
         staging = self.lake.staging()
         quality = None
         try:
@@ -133,8 +101,9 @@ class SourceLanding:
             rmtree(staging)
         return list(results.values()), quality
 
-    def _decode(self, deliveries: list[Delivery], text_dir: Location,
-                results: dict[date, LandingResult]) -> dict[date, list[CheckedFile]]:
+    def _decode(
+        self, deliveries: list[Delivery], text_dir: Location, results: dict[date, LandingResult]
+    ) -> dict[date, list[CheckedFile]]:
         """Check every delivered file; files in another encoding are transcoded into
         `text_dir` in staging (written locally, then copied there, where the lake is remote)."""
         checked: dict[date, list[CheckedFile]] = {}
@@ -151,11 +120,17 @@ class SourceLanding:
                     entry["data_lines"] = f.data_lines
         if local == text_dir:
             return checked
-        return {day: [replace(f, readable_path=text_dir / f.readable_path.relative_to(local).as_posix())
-                      if f.readable_path.is_relative_to(local) else f for f in files]
-                for day, files in checked.items()}
+        return {
+            day: [
+                replace(f, readable_path=text_dir / f.readable_path.relative_to(local).as_posix())
+                if isinstance(f.readable_path, Path) and f.readable_path.is_relative_to(local)
+                else f
+                for f in files
+            ]
+            for day, files in checked.items()
+        }
 
-    def _write_staged(self, checked: dict[date, list[CheckedFile]], staging: Path) -> dict[str, Path]:
+    def _write_staged(self, checked: dict[date, list[CheckedFile]], staging: Location) -> dict[str, Location]:
         """Type and check every row, find the duplicate keys, then write kept and bad rows aside."""
         by_header: dict[tuple, list[str]] = {}
         for files in checked.values():
@@ -167,8 +142,12 @@ class SourceLanding:
         rows = frames[0]
         for frame in frames[1:]:
             rows = rows.unionByName(frame)
-        staged = {"bronze": staging / "bronze", "quarantine": staging / "quarantine",
-                  "duplicates": staging / "duplicates", "validated": staging / "validated"}
+        staged = {
+            "bronze": staging / "bronze",
+            "quarantine": staging / "quarantine",
+            "duplicates": staging / "duplicates",
+            "validated": staging / "validated",
+        }
         # The keys delivered twice are few: staged first, then broadcast to every row.
         duplicate_keys(rows).write.parquet(str(staged["duplicates"]))
         duplicates = broadcast_if_small(self.spark.read.parquet(str(staged["duplicates"])))
@@ -183,18 +162,20 @@ class SourceLanding:
             flagged.unpersist()
         return staged
 
-    def _read_staged(self, path: Path, schema: T.StructType) -> DataFrame:
+    def _read_staged(self, path: Location, schema: T.StructType) -> DataFrame:
         """Staged output with its explicit schema (an empty output has no files to infer from)."""
         partitioned = T.StructType([*schema.fields, T.StructField("extract_date", T.DateType(), False)])
         return self.spark.read.schema(partitioned).parquet(str(path))
 
-    def _account(self, staged: dict[str, Path], results: dict[date, LandingResult]) -> None:
+    def _account(self, staged: dict[str, Location], results: dict[date, LandingResult]) -> None:
         kept = _counts_by_date(self._read_staged(staged["bronze"], bronze_schema(self.contract)))
-        quarantine = self._read_staged(staged["quarantine"], quarantine_schema())
-        bad = _counts_by_date(quarantine)
+        bad_rows = self._read_staged(staged["quarantine"], quarantine_schema())
+        bad = _counts_by_date(bad_rows)
         reasons = (
-            quarantine.select("extract_date", F.explode("reasons").alias("reason"))
-            .groupBy("extract_date", "reason").agg(F.count(F.lit(1)).alias("n")).collect()
+            bad_rows.select("extract_date", F.explode("reasons").alias("reason"))
+            .groupBy("extract_date", "reason")
+            .agg(F.count(F.lit(1)).alias("n"))
+            .collect()
         )
         for r in reasons:
             results[r["extract_date"]].quarantined_by_reason[r["reason"]] = r["n"]
@@ -207,19 +188,20 @@ class SourceLanding:
                     f"+ quarantined {result.rows_quarantined}"
                 )
 
-    def _quality_gate(self, staged: dict[str, Path], deliveries: list[Delivery],
-                      results: dict[date, LandingResult]) -> dict:
+    def _quality_gate(
+        self, staged: dict[str, Location], deliveries: list[Delivery], results: dict[date, LandingResult]
+    ) -> dict:
         contract, lake = self.contract, self.lake
         bronze = self._read_staged(staged["bronze"], bronze_schema(contract))
         newest = max(d.extract_date for d in deliveries)
         reference = None
         if contract.quality.orphan_rate is not None:
-            ref_dates = [d for d in lake.partitions("bronze", contract.quality.orphan_rate.reference, "extract_date")
-                         if d <= newest]
+            registry = bronze_table(contract.quality.orphan_rate.reference)
+            ref_dates = [d for d in lake.dates(registry) if d <= newest]
             if ref_dates:
-                reference = self.spark.read.parquet(str(lake.bronze(contract.quality.orphan_rate.reference, ref_dates[-1])))
+                reference = lake.read(self.spark, registry, ref_dates[-1])
         validated = bronze
-        if reference is not None:
+        if reference is not None and contract.quality.orphan_rate is not None:
             validated = with_orphan_flag(validated, contract.quality.orphan_rate.column, reference)
         change = self._row_count_change(results) if contract.quality.row_count_change else {}
         if change:
@@ -234,7 +216,7 @@ class SourceLanding:
         # is cheaper than caching every column first. The gate reports counts and rates,
         # no example values: the row checks have already quarantined bad rows (with their
         # reasons), and an example of a duplicated key would be a person's ID number.
-        with local_copy(self.quality_dir / "data_docs") as docs:   # GX writes local files only
+        with local_copy(self.quality_dir / "data_docs") as docs:  # GX writes local files only
             outcome = validate_dataframe(validated, contract.name, specs, docs_dir=docs, examples=0, cache=False)
         if outcome.critical_failures:
             names = "; ".join(o.name for o in outcome.critical_failures)
@@ -245,11 +227,10 @@ class SourceLanding:
         """Each new delivery's kept rows (counted once, in _account) divided by those of the
         delivery before it."""
         counts = {d: r.rows_kept for d, r in results.items()}
-        earlier = [d for d in self.lake.partitions("bronze", self.contract.name, "extract_date")
-                   if d < min(counts, default=date.max)]
+        earlier = [d for d in self.lake.dates(bronze_table(self.contract.name)) if d < min(counts, default=date.max)]
         previous = None
         if earlier:
-            record = read_json(self.lake.bronze(self.contract.name, earlier[-1]) / DELIVERY_RECORD) or {}
+            record = read_json(self.lake.path(bronze_table(self.contract.name), earlier[-1]) / DELIVERY_RECORD) or {}
             previous = record.get("rows_kept")
         change = {}
         for d in sorted(counts):
@@ -258,8 +239,9 @@ class SourceLanding:
             previous = counts[d]
         return change
 
-    def _publish(self, staged: dict[str, Path], deliveries: list[Delivery],
-                 results: dict[date, LandingResult]) -> None:
+    def _publish(
+        self, staged: dict[str, Location], deliveries: list[Delivery], results: dict[date, LandingResult]
+    ) -> None:
         schema = bronze_schema(self.contract)
         for d in deliveries:
             part = f"extract_date={d.extract_date.isoformat()}"
@@ -267,22 +249,23 @@ class SourceLanding:
             if not bronze_part.exists():  # every row of this delivery was quarantined
                 self.spark.createDataFrame([], schema).write.parquet(str(bronze_part))
             result = results[d.extract_date]
-            write_json(bronze_part / DELIVERY_RECORD, {k: v for k, v in result.to_dict().items()
-                                                       if k not in ("status", "error")})
+            write_json(
+                bronze_part / DELIVERY_RECORD,
+                {k: v for k, v in result.to_dict().items() if k not in ("status", "error")},
+            )
             quarantine_part = staged["quarantine"] / part
-            final_quarantine = self.lake.quarantine(self.contract.name, d.extract_date)
             if quarantine_part.exists():
-                publish(quarantine_part, final_quarantine)
+                self.lake.publish(quarantine_part, quarantine_table(self.contract.name), d.extract_date)
             else:
-                remove(final_quarantine)
+                self.lake.remove(quarantine_table(self.contract.name), d.extract_date)
             # The bronze partition, holding the delivery record, is published last.
-            publish(bronze_part, self.lake.bronze(self.contract.name, d.extract_date))
+            self.lake.publish(bronze_part, bronze_table(self.contract.name), d.extract_date)
             result.status = "landed"
 
 
 def landed_record(lake: Lake, delivery: Delivery) -> dict | None:
     """What was recorded when this delivery was last landed, if it was."""
-    return read_json(lake.bronze(delivery.source, delivery.extract_date) / DELIVERY_RECORD)
+    return read_json(lake.path(bronze_table(delivery.source), delivery.extract_date) / DELIVERY_RECORD)
 
 
 def is_unchanged(record: dict, delivery: Delivery) -> bool:

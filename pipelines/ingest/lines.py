@@ -20,10 +20,8 @@ def number_lines(raw_lines: DataFrame, per_file: dict[str, Column] | None = None
     file scan; line 1 is the header. `per_file` holds columns computed from `file_path`.
     """
     per_file = per_file or {}
-    blocks = (
-        raw_lines
-        .groupBy("file_path", "block_start")
-        .agg(F.count(F.lit(1)).alias("block_lines"), F.min("row_id").alias("block_first_row_id"))
+    blocks = raw_lines.groupBy("file_path", "block_start").agg(
+        F.count(F.lit(1)).alias("block_lines"), F.min("row_id").alias("block_first_row_id")
     )
     # One row per split: tiny, so a window per file is cheap.
     preceding = Window.partitionBy("file_path").orderBy("block_start").rowsBetween(Window.unboundedPreceding, -1)
@@ -34,15 +32,11 @@ def number_lines(raw_lines: DataFrame, per_file: dict[str, Column] | None = None
         F.coalesce(F.sum("block_lines").over(preceding), F.lit(0)).alias("lines_before"),
         *[column.alias(name) for name, column in per_file.items()],
     )
-    return (
-        raw_lines
-        .join(F.broadcast(offsets), on=["file_path", "block_start"], how="inner")
-        .select(
-            "file_path",
-            (F.col("lines_before") + F.col("row_id") - F.col("block_first_row_id") + 1).alias("line_number"),
-            "raw_text",
-            *per_file,
-        )
+    return raw_lines.join(F.broadcast(offsets), on=["file_path", "block_start"], how="inner").select(
+        "file_path",
+        (F.col("lines_before") + F.col("row_id") - F.col("block_first_row_id") + 1).alias("line_number"),
+        "raw_text",
+        *per_file,
     )
 
 

@@ -43,7 +43,8 @@ def _has_quote(raw_text: SparkColumn) -> SparkColumn:
 def _field_count(raw_text: SparkColumn) -> SparkColumn:
     # Most lines carry no quotes: count commas; only quoted lines pay for the regex.
     return F.when(_has_quote(raw_text), _commas_plus_one(F.regexp_replace(raw_text, QUOTED_FIELD, ""))).otherwise(
-        _commas_plus_one(raw_text))
+        _commas_plus_one(raw_text)
+    )
 
 
 def _fields(raw_text: SparkColumn, n_fields: int) -> SparkColumn:
@@ -51,7 +52,8 @@ def _fields(raw_text: SparkColumn, n_fields: int) -> SparkColumn:
     ddl = ", ".join(f"f{i} string" for i in range(n_fields))
     parsed = F.from_csv(raw_text, ddl, CSV_OPTIONS)
     return F.when(_has_quote(raw_text), F.array(*[parsed[f"f{i}"] for i in range(n_fields)])).otherwise(
-        F.split(raw_text, ",", -1))
+        F.split(raw_text, ",", -1)
+    )
 
 
 def _reason_text(problems: list[tuple[SparkColumn, str]]) -> SparkColumn:
@@ -108,8 +110,10 @@ def check_rows(lines: DataFrame, contract: Contract, positions: list[int]) -> Da
         "_fields",
         "_unbalanced",
         "_miscounted",
-        *[F.coalesce(F.get(F.col("_fields"), pos), F.lit("")).alias(f"_raw_{c.name}")
-          for c, pos in zip(contract.columns, positions)],
+        *[
+            F.coalesce(F.get(F.col("_fields"), pos), F.lit("")).alias(f"_raw_{c.name}")
+            for c, pos in zip(contract.columns, positions)
+        ],
     )
     parsed = {c.name: parse_column(F.col(f"_raw_{c.name}"), c) for c in contract.columns}
     prepared = fields.select("*", *[h.alias(n) for p in parsed.values() for n, h in p.helpers.items()])
@@ -130,11 +134,13 @@ def check_rows(lines: DataFrame, contract: Contract, positions: list[int]) -> Da
         *base,
         *typed_columns,
         F.when(key_raw != "", key_raw).alias("_key_raw"),
-        _reason_text([
-            (F.col("_unbalanced"), REASON_UNBALANCED_QUOTES),
-            (~F.col("_unbalanced") & F.col("_miscounted"), REASON_FIELD_COUNT),
-            *column_problems,
-        ]).alias("_field_reasons"),
+        _reason_text(
+            [
+                (F.col("_unbalanced"), REASON_UNBALANCED_QUOTES),
+                (~F.col("_unbalanced") & F.col("_miscounted"), REASON_FIELD_COUNT),
+                *column_problems,
+            ]
+        ).alias("_field_reasons"),
         *[bad.alias(f"_bad_{name}") for name, bad in column_bad.items()],
         shape_ok.alias("_shape_ok"),
     )
@@ -159,16 +165,22 @@ def duplicate_keys(checked: DataFrame) -> DataFrame:
     which is the one kept when they are all identical. Rows without a usable key take no
     part: they fall into one group per delivery, which matches no row when joined back
     (null never equals null), so no filter on the key is needed (Spark would push such a
-    filter below the checks and compute them twice). Lines are compared by a 96-bit hash of their text (xxhash64 and murmur3), so
-    the shuffle carries a few bytes per line rather than the line itself, and every
-    aggregate is a fixed-width number (Spark's hash aggregation needs that; a string or
+    filter below the checks and compute them twice). Lines are compared by a 96-bit hash of
+    their text (xxhash64 and murmur3), so the shuffle carries a few bytes per line rather
+    than the line itself, and every aggregate is a fixed-width number (Spark's hash aggregation needs that; a string or
     struct minimum would make it sort every row instead)."""
     h64, h32 = F.xxhash64("raw_text"), F.hash("raw_text")
     position = F.col("file_ordinal").cast("long") * LINES_PER_FILE + F.col("line_number")
     return (
         checked.groupBy("extract_date", "_key_raw")
-        .agg(F.count(F.lit(1)).alias("_lines"), F.min(h64).alias("_h64_min"), F.max(h64).alias("_h64_max"),
-             F.min(h32).alias("_h32_min"), F.max(h32).alias("_h32_max"), F.min(position).alias("_first"))
+        .agg(
+            F.count(F.lit(1)).alias("_lines"),
+            F.min(h64).alias("_h64_min"),
+            F.max(h64).alias("_h64_max"),
+            F.min(h32).alias("_h32_min"),
+            F.max(h32).alias("_h32_max"),
+            F.min(position).alias("_first"),
+        )
         .where(F.col("_lines") > 1)
         .select(
             "extract_date",
@@ -192,8 +204,15 @@ def flag_duplicates(checked: DataFrame, duplicates: DataFrame | None = None) -> 
     repeated_line = ~conflict & F.col("_first_position").isNotNull() & (position != F.col("_first_position"))
     return joined.select(
         *[c for c in checked.columns if c not in ("_key_raw", "reasons", "file_ordinal")],
-        reason_array(_join_reasons(F.col("reasons"), _reason_text([
-            (conflict, REASON_KEY_CONFLICT),
-            (repeated_line, REASON_DUPLICATE_LINE),
-        ]))).alias("reasons"),
+        reason_array(
+            _join_reasons(
+                F.col("reasons"),
+                _reason_text(
+                    [
+                        (conflict, REASON_KEY_CONFLICT),
+                        (repeated_line, REASON_DUPLICATE_LINE),
+                    ]
+                ),
+            )
+        ).alias("reasons"),
     )

@@ -40,8 +40,9 @@ class IngestReport:
         }
 
 
-def ingest(spark: SparkSession, lake: Lake, landing: Path, contracts: dict[str, Contract],
-           *, as_of: date, force: bool = False) -> IngestReport:
+def ingest(
+    spark: SparkSession, lake: Lake, landing: Path, contracts: dict[str, Contract], *, as_of: date, force: bool = False
+) -> IngestReport:
     started = time.monotonic()
     report = IngestReport(as_of)
     run_dir = lake.run_dir(as_of)
@@ -50,12 +51,18 @@ def ingest(spark: SparkSession, lake: Lake, landing: Path, contracts: dict[str, 
         for delivery in find_deliveries(landing, contract, up_to=as_of):
             record = landed_record(lake, delivery)
             if record is not None and not force and is_unchanged(record, delivery):
-                report.results.append(LandingResult(
-                    contract.name, delivery.extract_date, "skipped", files=record["files"],
-                    rows_read=record["rows_read"], rows_kept=record["rows_kept"],
-                    rows_quarantined=record["rows_quarantined"],
-                    quarantined_by_reason=record.get("quarantined_by_reason", {}),
-                ))
+                report.results.append(
+                    LandingResult(
+                        contract.name,
+                        delivery.extract_date,
+                        "skipped",
+                        files=record["files"],
+                        rows_read=record["rows_read"],
+                        rows_kept=record["rows_kept"],
+                        rows_quarantined=record["rows_quarantined"],
+                        quarantined_by_reason=record.get("quarantined_by_reason", {}),
+                    )
+                )
                 continue
             if record is not None and not force:
                 log.info("%s: re-delivered since it was landed; landing it again", delivery.label)
@@ -65,8 +72,13 @@ def ingest(spark: SparkSession, lake: Lake, landing: Path, contracts: dict[str, 
             log.info("%s: %d delivery(ies) already landed (--force lands them again)", contract.name, skipped)
         if not pending:
             continue
-        log.info("%s: landing %d delivery(ies), %s to %s", contract.name, len(pending),
-                 pending[0].extract_date, pending[-1].extract_date)
+        log.info(
+            "%s: landing %d delivery(ies), %s to %s",
+            contract.name,
+            len(pending),
+            pending[0].extract_date,
+            pending[-1].extract_date,
+        )
         source_started = time.monotonic()
         results, quality = SourceLanding(spark, lake, contract, run_dir / "quality").land(pending)
         report.results.extend(results)
@@ -74,9 +86,14 @@ def ingest(spark: SparkSession, lake: Lake, landing: Path, contracts: dict[str, 
             report.quality[contract.name] = quality
         elapsed = time.monotonic() - source_started
         if results[0].status == "landed":
-            log.info("%s: landed in %.1fs: read %d, kept %d, quarantined %d", contract.name, elapsed,
-                     sum(r.rows_read for r in results), sum(r.rows_kept for r in results),
-                     sum(r.rows_quarantined for r in results))
+            log.info(
+                "%s: landed in %.1fs: read %d, kept %d, quarantined %d",
+                contract.name,
+                elapsed,
+                sum(r.rows_read for r in results),
+                sum(r.rows_kept for r in results),
+                sum(r.rows_quarantined for r in results),
+            )
         else:
             log.error("%s: failed after %.1fs: %s", contract.name, elapsed, results[0].error)
     report.seconds = round(time.monotonic() - started, 2)
@@ -88,8 +105,10 @@ def summary_lines(report: IngestReport) -> list[str]:
     """Per-source counts for the console."""
     lines = [f"{'source':<22}{'delivery':<12}{'status':<9}{'read':>11}{'kept':>11}{'quarantined':>13}"]
     for r in report.results:
-        lines.append(f"{r.source:<22}{r.extract_date.isoformat():<12}{r.status:<9}"
-                     f"{r.rows_read:>11}{r.rows_kept:>11}{r.rows_quarantined:>13}")
+        lines.append(
+            f"{r.source:<22}{r.extract_date.isoformat():<12}{r.status:<9}"
+            f"{r.rows_read:>11}{r.rows_kept:>11}{r.rows_quarantined:>13}"
+        )
     by_source: dict[str, list[int]] = {}
     for r in report.results:
         totals = by_source.setdefault(r.source, [0, 0, 0])

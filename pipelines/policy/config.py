@@ -6,6 +6,7 @@ standard in force on the snapshot date."""
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import math
 from datetime import date
@@ -33,7 +34,7 @@ class DibaoStandard(_Strict):
     county: str = Field(pattern=r"^(\*|[0-9]{6})$")
     residence_type: ResidenceType
     effective_from: date
-    effective_to: date | None = None      # exclusive; open-ended when absent
+    effective_to: date | None = None  # exclusive; open-ended when absent
     monthly_amount: float = Field(gt=0)
 
     def in_force(self, on: date) -> bool:
@@ -79,7 +80,7 @@ class CategoryPolicy(_Strict):
     rigid_expenditure_share: float = Field(gt=0)
 
     @model_validator(mode="after")
-    def _ordered(self) -> "CategoryPolicy":
+    def _ordered(self) -> CategoryPolicy:
         if self.marginal_ratio_below <= self.dibao_ratio_below:
             raise ValueError("marginal_ratio_below must be above dibao_ratio_below")
         return self
@@ -90,11 +91,11 @@ class PseudonymPolicy(_Strict):
 
 
 class OutboxPolicy(_Strict):
-    folder: str                           # relative paths are under the lake
+    folder: str  # relative paths are under the lake
 
 
 class WebhookPolicy(_Strict):
-    url: str | None                       # required when the sink is webhook
+    url: str | None  # required when the sink is webhook
     token_env: str
     timeout_seconds: float = Field(gt=0)
     max_attempts: int = Field(ge=1)
@@ -110,7 +111,7 @@ class WebhookPolicy(_Strict):
 
 
 class DatabasePolicy(_Strict):
-    url: str | None                       # SQLAlchemy URL; None: the SQLite file in the lake
+    url: str | None  # SQLAlchemy URL; None: the SQLite file in the lake
     url_env: str
     sqlite_file: str
     table: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
@@ -124,7 +125,7 @@ class PushPolicy(_Strict):
     database: DatabasePolicy
 
     @model_validator(mode="after")
-    def _webhook_has_url(self) -> "PushPolicy":
+    def _webhook_has_url(self) -> PushPolicy:
         if self.sink == "webhook" and not self.webhook.url:
             raise ValueError("push.webhook.url is required when push.sink is webhook")
         return self
@@ -140,7 +141,7 @@ class Policy(_Strict):
     push: PushPolicy
 
     @model_validator(mode="after")
-    def _no_overlaps(self) -> "Policy":
+    def _no_overlaps(self) -> Policy:
         by_scope: dict[tuple[str, str], list[DibaoStandard]] = {}
         for s in self.dibao_standards:
             by_scope.setdefault((s.county, s.residence_type), []).append(s)
@@ -148,8 +149,10 @@ class Policy(_Strict):
             periods.sort(key=lambda s: s.effective_from)
             for s in periods:
                 if s.effective_to is not None and s.effective_to <= s.effective_from:
-                    raise ValueError(f"dibao standard {county}/{rtype} from {s.effective_from}: effective_to must be later")
-            for a, b in zip(periods, periods[1:]):
+                    raise ValueError(
+                        f"dibao standard {county}/{rtype} from {s.effective_from}: effective_to must be later"
+                    )
+            for a, b in itertools.pairwise(periods):
                 if a.effective_to is None or a.effective_to > b.effective_from:
                     raise ValueError(
                         f"dibao standards for county {county}, {rtype} overlap: the period from "
@@ -171,8 +174,9 @@ class Policy(_Strict):
             for code, rtype in RESIDENCE_CODES.items():
                 amount = self.standard(county, rtype, on)
                 if amount is None:
-                    raise ConfigError(f"no dibao standard in force on {on} for county {county} "
-                                      f"({self.counties[county]}), {rtype}")
+                    raise ConfigError(
+                        f"no dibao standard in force on {on} for county {county} ({self.counties[county]}), {rtype}"
+                    )
                 table.append((county, code, amount))
         return table
 

@@ -24,14 +24,18 @@ _KEY_HASH = "_key_hash"
 
 
 def _hashed(bronze: DataFrame, contract: Contract, as_of: date) -> DataFrame:
-    return (bronze.where(F.col("extract_date") <= F.lit(as_of))
-            .select("*", F.xxhash64(*contract.key).alias(_KEY_HASH)))
+    return bronze.where(F.col("extract_date") <= F.lit(as_of)).select("*", F.xxhash64(*contract.key).alias(_KEY_HASH))
 
 
 def repeated_key_hashes(bronze: DataFrame, contract: Contract, as_of: date) -> DataFrame:
     """The key hashes occurring more than once in the deliveries up to `as_of`."""
-    return (_hashed(bronze, contract, as_of).groupBy(_KEY_HASH).agg(F.count(F.lit(1)).alias("_n"))
-            .where(F.col("_n") > 1).select(_KEY_HASH))
+    return (
+        _hashed(bronze, contract, as_of)
+        .groupBy(_KEY_HASH)
+        .agg(F.count(F.lit(1)).alias("_n"))
+        .where(F.col("_n") > 1)
+        .select(_KEY_HASH)
+    )
 
 
 def incremental_as_of(bronze: DataFrame, contract: Contract, as_of: date, repeated: DataFrame) -> DataFrame:

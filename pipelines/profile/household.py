@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from pyspark.sql import Column, DataFrame
+from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
@@ -29,7 +29,8 @@ WAGE, PENSION, UNEMPLOYMENT = "wage_contribution", "pension", "unemployment_bene
 def age_at(birth_date: Column, as_of: date) -> Column:
     """Completed years at as_of."""
     before_birthday = (F.month(birth_date) > as_of.month) | (
-        (F.month(birth_date) == as_of.month) & (F.dayofmonth(birth_date) > as_of.day))
+        (F.month(birth_date) == as_of.month) & (F.dayofmonth(birth_date) > as_of.day)
+    )
     return F.lit(as_of.year) - F.year(birth_date) - F.when(before_birthday, 1).otherwise(0)
 
 
@@ -38,8 +39,10 @@ def fen(df: DataFrame, column: str) -> Column:
     most 2 places: a third place would be cut off silently by the cast."""
     dtype = df.schema[column].dataType
     if not isinstance(dtype, T.DecimalType) or dtype.scale > 2:
-        raise ValueError(f"{column}: money is summed in whole fen, so it must be a decimal with at most "
-                         f"2 places; it is {dtype.simpleString()} (see the column's contract)")
+        raise ValueError(
+            f"{column}: money is summed in whole fen, so it must be a decimal with at most "
+            f"2 places; it is {dtype.simpleString()} (see the column's contract)"
+        )
     return (F.col(column) * 100).cast("long")
 
 
@@ -58,8 +61,7 @@ def person_payments(payments: DataFrame, windows: Windows) -> DataFrame:
     amount = fen(payments, "amount")
     in_recent = F.col("period").isin(windows.unemployment_periods)
     return (
-        payments
-        .where(F.col("period").isin(windows.income_periods))
+        payments.where(F.col("period").isin(windows.income_periods))
         .groupBy("person_id")
         .agg(
             F.sum(F.when(F.col("item") == WAGE, amount)).alias("wage_12m"),
@@ -80,8 +82,7 @@ def person_medical(settlements: DataFrame, windows: Windows, policy: Policy) -> 
     in_year = (day > F.lit(windows.medical_after)) & (day <= F.lit(windows.as_of))
     in_shock = (day > F.lit(windows.inpatient_shock_after)) & (day <= F.lit(windows.as_of))
     return (
-        settlements
-        .where(in_year | in_shock)
+        settlements.where(in_year | in_shock)
         .groupBy("person_id")
         .agg(
             F.sum(F.when(in_year, oop)).alias("oop_12m"),
@@ -95,17 +96,18 @@ def person_medical(settlements: DataFrame, windows: Windows, policy: Policy) -> 
 def recent_deaths(residents: DataFrame, windows: Windows) -> DataFrame:
     """Residents of each household (same household_id in the snapshot) who died in the window."""
     return (
-        residents
-        .where((F.col("status") == DECEASED)
-               & (F.col("status_date") > F.lit(windows.death_after))
-               & (F.col("status_date") <= F.lit(windows.as_of)))
+        residents.where(
+            (F.col("status") == DECEASED)
+            & (F.col("status_date") > F.lit(windows.death_after))
+            & (F.col("status_date") <= F.lit(windows.as_of))
+        )
         .groupBy("household_id")
         .agg(F.count(F.lit(1)).alias("recent_deaths"))
         .select("household_id", "recent_deaths")
     )
 
 
-def standards_table(spark, policy: Policy, as_of: date) -> DataFrame:
+def standards_table(spark: SparkSession, policy: Policy, as_of: date) -> DataFrame:
     """The dibao standard in force on as_of for every configured county and residence type,
     plus the '*' fallback rows for counties the configuration does not list."""
     rows = [(county, code, amount) for county, code, amount in policy.standards_on(as_of)]
@@ -116,15 +118,25 @@ def standards_table(spark, policy: Policy, as_of: date) -> DataFrame:
     return spark.createDataFrame(rows, "county string, residence_type string, dibao_standard double")
 
 
-def household_profiles(residents: DataFrame, payments: DataFrame, settlements: DataFrame,
-                       standards: DataFrame, policy: Policy, windows: Windows) -> DataFrame:
+def household_profiles(
+    residents: DataFrame,
+    payments: DataFrame,
+    settlements: DataFrame,
+    standards: DataFrame,
+    policy: Policy,
+    windows: Windows,
+) -> DataFrame:
     """One row per household with at least one registered member."""
     ix = policy.index
     members = (
-        residents
-        .where(F.col("status") == REGISTERED)
+        residents.where(F.col("status") == REGISTERED)
         .select(
-            "household_id", "person_id", "name", "relation_to_head", "region_code", "residence_type",
+            "household_id",
+            "person_id",
+            "name",
+            "relation_to_head",
+            "region_code",
+            "residence_type",
             age_at(F.col("birth_date"), windows.as_of).alias("age"),
         )
         .join(person_payments(payments, windows), on="person_id", how="left")
@@ -135,36 +147,46 @@ def household_profiles(residents: DataFrame, payments: DataFrame, settlements: D
     working_age = ~is_child & ~is_elderly
     # The head represents the household; without a registered head, the smallest person_id.
     representative = F.struct(F.when(F.col("relation_to_head") == HEAD, 0).otherwise(1), F.col("person_id"))
-    households = (
-        members
-        .groupBy("household_id")
-        .agg(
-            F.count(F.lit(1)).alias("size"),
-            F.min_by(F.struct("region_code", "residence_type", "person_id", "name",
-                              (F.col("relation_to_head") == HEAD).alias("is_head")), representative).alias("rep"),
-            _exact_sum("wage_12m"),
-            _exact_sum("pension_12m"),
-            _exact_sum("unemployment_12m"),
-            F.max(F.coalesce("has_wage_12m", F.lit(False))).alias("has_wage_income"),
-            F.count(F.when(is_child, 1)).alias("children"),
-            F.count(F.when(is_elderly, 1)).alias("elderly"),
-            F.count(F.when(working_age, 1)).alias("working_age"),
-            F.count(F.when(working_age & ~F.coalesce("has_recent_wage", F.lit(False)), 1)).alias("working_age_without_wage"),
-            F.count(F.when(F.coalesce("ill", F.lit(False)), 1)).alias("ill_members"),
-            _exact_sum("oop_12m"),
-            yuan(F.max("max_inpatient_oop_recent")).alias("max_inpatient_oop_recent"),
-        )
+    households = members.groupBy("household_id").agg(
+        F.count(F.lit(1)).alias("size"),
+        F.min_by(
+            F.struct(
+                "region_code",
+                "residence_type",
+                "person_id",
+                "name",
+                (F.col("relation_to_head") == HEAD).alias("is_head"),
+            ),
+            representative,
+        ).alias("rep"),
+        _exact_sum("wage_12m"),
+        _exact_sum("pension_12m"),
+        _exact_sum("unemployment_12m"),
+        F.max(F.coalesce("has_wage_12m", F.lit(False))).alias("has_wage_income"),
+        F.count(F.when(is_child, 1)).alias("children"),
+        F.count(F.when(is_elderly, 1)).alias("elderly"),
+        F.count(F.when(working_age, 1)).alias("working_age"),
+        F.count(F.when(working_age & ~F.coalesce("has_recent_wage", F.lit(False)), 1)).alias(
+            "working_age_without_wage"
+        ),
+        F.count(F.when(F.coalesce("ill", F.lit(False)), 1)).alias("ill_members"),
+        _exact_sum("oop_12m"),
+        yuan(F.max("max_inpatient_oop_recent")).alias("max_inpatient_oop_recent"),
     )
     county = F.substring(F.col("rep.region_code"), 1, 6)
     specific = standards.where(F.col("county") != "*").select(
-        F.col("county").alias("_county"), F.col("residence_type").alias("_rtype"), F.col("dibao_standard").alias("_s"))
+        F.col("county").alias("_county"), F.col("residence_type").alias("_rtype"), F.col("dibao_standard").alias("_s")
+    )
     fallback = standards.where(F.col("county") == "*").select(
-        F.col("residence_type").alias("_rtype_any"), F.col("dibao_standard").alias("_s_any"))
+        F.col("residence_type").alias("_rtype_any"), F.col("dibao_standard").alias("_s_any")
+    )
     profiled = (
-        households
-        .select("*", county.alias("county_code"))
-        .join(F.broadcast(specific), on=(F.col("county_code") == F.col("_county"))
-              & (F.col("rep.residence_type") == F.col("_rtype")), how="left")
+        households.select("*", county.alias("county_code"))
+        .join(
+            F.broadcast(specific),
+            on=(F.col("county_code") == F.col("_county")) & (F.col("rep.residence_type") == F.col("_rtype")),
+            how="left",
+        )
         .join(F.broadcast(fallback), on=F.col("rep.residence_type") == F.col("_rtype_any"), how="left")
         .join(recent_deaths(residents, windows), on="household_id", how="left")
     )
@@ -196,6 +218,8 @@ def household_profiles(residents: DataFrame, payments: DataFrame, settlements: D
         "has_wage_income",
         yuan(F.col("oop_12m")).alias("oop_12m"),
         F.coalesce(F.col("recent_deaths"), F.lit(0)).alias("recent_deaths"),
-        (F.coalesce(F.col("max_inpatient_oop_recent"), F.lit(0.0))
-         >= F.lit(ix.shock_out_of_pocket_multiple) * standard).alias("catastrophic_inpatient"),
+        (
+            F.coalesce(F.col("max_inpatient_oop_recent"), F.lit(0.0))
+            >= F.lit(ix.shock_out_of_pocket_multiple) * standard
+        ).alias("catastrophic_inpatient"),
     )

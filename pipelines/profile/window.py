@@ -17,14 +17,14 @@ def months_before(as_of: date, count: int) -> list[str]:
 @dataclass(frozen=True)
 class Windows:
     as_of: date
-    income_periods: list[str]          # the 12 whole months before D's month
-    unemployment_periods: list[str]    # the 3 months before D's month
-    medical_after: date                # (D - 365 days, D]
+    income_periods: list[str]  # the 12 whole months before D's month
+    unemployment_periods: list[str]  # the 3 months before D's month
+    medical_after: date  # (D - 365 days, D]
     death_after: date
-    inpatient_shock_after: date        # (D - 90 days, D]
+    inpatient_shock_after: date  # (D - 90 days, D]
 
     @classmethod
-    def of(cls, as_of: date, index: IndexPolicy) -> "Windows":
+    def of(cls, as_of: date, index: IndexPolicy) -> Windows:
         return cls(
             as_of=as_of,
             income_periods=months_before(as_of, index.income_window_months),

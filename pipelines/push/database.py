@@ -7,7 +7,7 @@ a failed batch leaves nothing behind."""
 
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 import sqlalchemy as sa
 from sqlalchemy.exc import SQLAlchemyError
@@ -16,15 +16,23 @@ from pipelines.contracts.outputs import OutputContract
 from pipelines.push.sink import PushFailed
 
 COLUMN_TYPES = {
-    "string": sa.Text, "long": sa.BigInteger, "double": sa.Float, "boolean": sa.Boolean, "date": sa.Date,
+    "string": sa.Text,
+    "long": sa.BigInteger,
+    "double": sa.Float,
+    "boolean": sa.Boolean,
+    "date": sa.Date,
     "array<string>": sa.JSON,
 }
 
 
 def message_table(metadata: sa.MetaData, name: str, contract: OutputContract) -> sa.Table:
     columns = [
-        sa.Column(c.name, sa.String(64) if c.name == "idempotency_key" else COLUMN_TYPES[c.type](),
-                  primary_key=c.name == "idempotency_key", comment=c.description)
+        sa.Column(
+            c.name,
+            sa.String(64) if c.name == "idempotency_key" else COLUMN_TYPES[c.type](),
+            primary_key=c.name == "idempotency_key",
+            comment=c.description,
+        )
         for c in contract.columns
     ]
     return sa.Table(name, metadata, *columns, sa.Column("delivered_at", sa.DateTime(timezone=True), nullable=False))
@@ -48,7 +56,7 @@ class DatabaseSink:
 
     def deliver(self, messages: list[dict]) -> list[str]:
         keys = [m["idempotency_key"] for m in messages]
-        at = datetime.now(timezone.utc)
+        at = datetime.now(UTC)
         key_column = self._table.c.idempotency_key
         try:
             with self._engine.begin() as connection:
@@ -57,8 +65,9 @@ class DatabaseSink:
                 if rows:
                     connection.execute(sa.insert(self._table), rows)
         except SQLAlchemyError as exc:
-            raise PushFailed(f"database {self.where()}: a batch of {len(keys)} message(s) was not written: "
-                             f"{_reason(exc)}") from None
+            raise PushFailed(
+                f"database {self.where()}: a batch of {len(keys)} message(s) was not written: {_reason(exc)}"
+            ) from None
         return keys
 
     def _row(self, message: dict, at: datetime) -> dict:

@@ -27,9 +27,9 @@ log = logging.getLogger(__name__)
 class PushReport:
     sink: str
     where: str
-    queued: int = 0              # messages in the queues looked at
-    already_delivered: int = 0   # recorded in the ledger before: not sent again
-    delivered: dict[str, int] = field(default_factory=dict)   # sent now, by snapshot date
+    queued: int = 0  # messages in the queues looked at
+    already_delivered: int = 0  # recorded in the ledger before: not sent again
+    delivered: dict[str, int] = field(default_factory=dict)  # sent now, by snapshot date
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -49,18 +49,21 @@ def push_queued(lake: Lake, sink: Sink, contract: OutputContract, *, batch_size:
                 pending.append(message)
         sent = 0
         for start in range(0, len(pending), batch_size):
-            batch = pending[start:start + batch_size]
+            batch = pending[start : start + batch_size]
             try:
                 accepted = set(sink.deliver(batch))
             except PushFailed as exc:
-                raise PushFailed(f"{exc}; {len(pending) - sent} message(s) of {day} stay queued for the next "
-                                 f"run that pushes") from exc
+                raise PushFailed(
+                    f"{exc}; {len(pending) - sent} message(s) of {day} stay queued for the next run that pushes"
+                ) from exc
             checkpoint("push:before-ledger")
             ledger.record([m for m in batch if m["idempotency_key"] in accepted], sink.name)
             sent += len(accepted)
             if len(accepted) < len(batch):
-                raise PushFailed(f"{sink.name} {sink.where()} accepted {len(accepted)} of a batch of {len(batch)}; "
-                                 f"{len(pending) - sent} message(s) of {day} stay queued")
+                raise PushFailed(
+                    f"{sink.name} {sink.where()} accepted {len(accepted)} of a batch of {len(batch)}; "
+                    f"{len(pending) - sent} message(s) of {day} stay queued"
+                )
         drop_queue(lake, day)
         if pending:
             report.delivered[day.isoformat()] = sent

@@ -9,31 +9,31 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import date, datetime, timezone
-from pathlib import Path
+from datetime import UTC, date, datetime
 
 from pipelines.lake import Lake, write_lines
-from pipelines.storage import read_lines
+from pipelines.storage import Location, glob, read_lines
+from pipelines.tables import PUSH_LEDGER
 
 RECORDED = ("idempotency_key", "household_key", "snapshot_date", "status", "rules")
 
 
 def batch_file_name() -> str:
     """A unique, time-ordered file name for one batch."""
-    return f"{datetime.now(timezone.utc):%Y%m%dT%H%M%S%fZ}-{uuid.uuid4().hex[:8]}.jsonl"
+    return f"{datetime.now(UTC):%Y%m%dT%H%M%S%fZ}-{uuid.uuid4().hex[:8]}.jsonl"
 
 
-def jsonl_keys(folder: Path) -> set[str]:
+def jsonl_keys(folder: Location) -> set[str]:
     """The idempotency keys in the JSON Lines files of a folder (temporary files excluded)."""
     keys: set[str] = set()
-    for path in sorted(folder.glob("*.jsonl")):
+    for path in glob(folder, "*.jsonl"):
         keys.update(json.loads(line)["idempotency_key"] for line in read_lines(path) if line.strip())
     return keys
 
 
 class Ledger:
     def __init__(self, lake: Lake, day: date):
-        self.folder = lake.table("restricted", "push_ledger", day)
+        self.folder = lake.path(PUSH_LEDGER, day)
 
     def delivered(self) -> set[str]:
         return jsonl_keys(self.folder)
@@ -41,7 +41,11 @@ class Ledger:
     def record(self, messages: list[dict], sink: str) -> None:
         if not messages:
             return
-        at = datetime.now(timezone.utc).isoformat(timespec="seconds")
-        write_lines(self.folder / batch_file_name(), (
-            json.dumps({**{k: m[k] for k in RECORDED}, "sink": sink, "delivered_at": at}, ensure_ascii=False)
-            for m in messages))
+        at = datetime.now(UTC).isoformat(timespec="seconds")
+        write_lines(
+            self.folder / batch_file_name(),
+            (
+                json.dumps({**{k: m[k] for k in RECORDED}, "sink": sink, "delivered_at": at}, ensure_ascii=False)
+                for m in messages
+            ),
+        )

@@ -21,17 +21,26 @@ KEY_VERSION = "lipmon-alert:v1"
 
 
 def idempotency_key(household_key: Column, snapshot_date: Column, rules: Column) -> Column:
-    return F.sha2(F.concat_ws("|", F.lit(KEY_VERSION), household_key, F.date_format(snapshot_date, "yyyy-MM-dd"),
-                              F.array_join(F.array_sort(rules), ",")), 256)
+    return F.sha2(
+        F.concat_ws(
+            "|",
+            F.lit(KEY_VERSION),
+            household_key,
+            F.date_format(snapshot_date, "yyyy-MM-dd"),
+            F.array_join(F.array_sort(rules), ","),
+        ),
+        256,
+    )
 
 
 def alert_messages(restricted_alerts: DataFrame, as_of: date) -> DataFrame:
     """One message per NEW or ESCALATED alert of the snapshot date, highest rank first."""
     pushed = restricted_alerts.where(F.col("status").isin(*PUSHED_STATUSES))
     return (
-        pushed
-        .select("*", F.lit(as_of).alias("snapshot_date"))
-        .select("*", idempotency_key(F.col("household_key"), F.col("snapshot_date"), F.col("rules"))
-                .alias("idempotency_key"))
+        pushed.select("*", F.lit(as_of).alias("snapshot_date"))
+        .select(
+            "*",
+            idempotency_key(F.col("household_key"), F.col("snapshot_date"), F.col("rules")).alias("idempotency_key"),
+        )
         .orderBy("rank", "household_key")
     )

@@ -5,18 +5,18 @@ system (or a person) picks the files up; a file is there whole or not at all."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 from pipelines.lake import write_lines
 from pipelines.push.ledger import batch_file_name, jsonl_keys
+from pipelines.storage import Location
 
 
 class OutboxSink:
     name = "outbox"
 
-    def __init__(self, folder: Path):
+    def __init__(self, folder: Location):
         self.folder = folder
-        self._present: dict[Path, set[str]] = {}
+        self._present: dict[Location, set[str]] = {}
 
     def where(self) -> str:
         return str(self.folder)

@@ -12,9 +12,10 @@ from datetime import date
 from pyspark.sql import SparkSession
 
 from pipelines.contracts.outputs import OutputContract, conform
-from pipelines.lake import Lake, publish, remove
-from pipelines.storage import read_lines, rmtree
+from pipelines.lake import Lake
 from pipelines.push.messages import alert_messages
+from pipelines.storage import glob, read_lines, rmtree
+from pipelines.tables import PUSH_QUEUE, RESTRICTED_ALERTS
 
 
 class QueueError(RuntimeError):
@@ -23,35 +24,39 @@ class QueueError(RuntimeError):
 
 def queue_messages(spark: SparkSession, lake: Lake, as_of: date, contract: OutputContract) -> int:
     """Queue the NEW and ESCALATED alerts of a published snapshot date; the message count."""
-    restricted = spark.read.parquet(str(lake.table("restricted", "alerts", as_of)))
+    restricted = lake.read(spark, RESTRICTED_ALERTS, as_of)
     staging = lake.staging()
     try:
         staged = staging / "push_queue"
-        (conform(alert_messages(restricted, as_of), contract)
-         .write.option("ignoreNullFields", "false")
-         .json(str(staged)))
+        (
+            conform(alert_messages(restricted, as_of), contract)
+            .write.option("ignoreNullFields", "false")
+            .json(str(staged))
+        )
         count = spark.read.text(str(staged)).count()
-        publish(staged, lake.table("restricted", "push_queue", as_of))
+        lake.publish(staged, PUSH_QUEUE, as_of)
     finally:
         rmtree(staging)
     return count
 
 
 def queued_dates(lake: Lake) -> list[date]:
-    return lake.partitions("restricted", "push_queue", "snapshot_date")
+    return lake.dates(PUSH_QUEUE)
 
 
 def read_queue(lake: Lake, day: date, contract: OutputContract) -> Iterator[dict]:
     """The queued messages of a date in queue order, each checked against the contract."""
     expected = {c.name for c in contract.columns}
-    for part in sorted(lake.table("restricted", "push_queue", day).glob("part-*.json")):
+    for part in glob(lake.path(PUSH_QUEUE, day), "part-*.json"):
         for number, line in enumerate(read_lines(part), 1):
             message = json.loads(line)
             if set(message) != expected:
-                raise QueueError(f"{part}:{number}: fields differ from the {contract.name} contract: "
-                                 f"missing {sorted(expected - set(message))}, unknown {sorted(set(message) - expected)}")
+                raise QueueError(
+                    f"{part}:{number}: fields differ from the {contract.name} contract: "
+                    f"missing {sorted(expected - set(message))}, unknown {sorted(set(message) - expected)}"
+                )
             yield message
 
 
 def drop_queue(lake: Lake, day: date) -> None:
-    remove(lake.table("restricted", "push_queue", day))
+    lake.remove(PUSH_QUEUE, day)

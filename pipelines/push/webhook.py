@@ -47,15 +47,24 @@ def backoff_delay(attempt: int, policy: WebhookPolicy, rng: random.Random) -> fl
 class WebhookSink:
     name = "webhook"
 
-    def __init__(self, policy: WebhookPolicy, *, token: str | None = None,
-                 sleep: Callable[[float], None] = time.sleep, rng: random.Random | None = None):
+    def __init__(
+        self,
+        policy: WebhookPolicy,
+        *,
+        token: str | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        rng: random.Random | None = None,
+    ):
         self.policy = policy
+        if policy.url is None:  # the policy validates this; a sink built by hand must say it too
+            raise ValueError("push.webhook.url is required for the webhook sink")
         self._url = httpx.URL(policy.url)
         headers = {"Content-Type": "application/json", "User-Agent": "lipmon-push"}
         if token:
             headers["Authorization"] = f"Bearer {token}"
-        self._client = httpx.Client(timeout=httpx.Timeout(policy.timeout_seconds), headers=headers,
-                                    follow_redirects=False)
+        self._client = httpx.Client(
+            timeout=httpx.Timeout(policy.timeout_seconds), headers=headers, follow_redirects=False
+        )
         self._sleep = sleep
         self._rng = rng or random.Random()
 
@@ -78,15 +87,25 @@ class WebhookSink:
                     return keys
                 problem = f"HTTP {response.status_code}"
                 if response.status_code < 500 and response.status_code not in RETRIED_STATUSES:
-                    raise PushFailed(f"webhook {self.where()} refused a batch of {len(keys)} message(s) with "
-                                     f"{problem}; not retried")
+                    raise PushFailed(
+                        f"webhook {self.where()} refused a batch of {len(keys)} message(s) with {problem}; not retried"
+                    )
             if attempt < attempts:
                 delay = backoff_delay(attempt, self.policy, self._rng)
-                log.warning("webhook %s: attempt %d of %d for a batch of %d message(s) failed (%s); retrying in "
-                            "%.2fs", self.where(), attempt, attempts, len(keys), problem, delay)
+                log.warning(
+                    "webhook %s: attempt %d of %d for a batch of %d message(s) failed (%s); retrying in %.2fs",
+                    self.where(),
+                    attempt,
+                    attempts,
+                    len(keys),
+                    problem,
+                    delay,
+                )
                 self._sleep(delay)
-        raise PushFailed(f"webhook {self.where()}: a batch of {len(keys)} message(s) was not accepted after "
-                         f"{attempts} attempt(s); last: {problem}")
+        raise PushFailed(
+            f"webhook {self.where()}: a batch of {len(keys)} message(s) was not accepted after "
+            f"{attempts} attempt(s); last: {problem}"
+        )
 
     def close(self) -> None:
         self._client.close()

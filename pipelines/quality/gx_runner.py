@@ -76,9 +76,7 @@ class ExpectationSpec:
     def __post_init__(self) -> None:
         kind = KINDS.get(self.kind)
         if kind is None:
-            raise ValueError(
-                f"unknown expectation kind {self.kind!r}; expected one of {sorted(KINDS)}"
-            )
+            raise ValueError(f"unknown expectation kind {self.kind!r}; expected one of {sorted(KINDS)}")
         if kind.column_level and not self.column:
             raise ValueError(f"{self.label}: kind {self.kind!r} needs a column")
         if not kind.column_level and self.column is not None:
@@ -86,9 +84,7 @@ class ExpectationSpec:
         missing = [p for p in kind.required if p not in self.params]
         unknown = sorted(set(self.params) - set(kind.required) - set(kind.optional))
         if missing or unknown:
-            raise ValueError(
-                f"{self.label}: bad params for {self.kind!r} (missing {missing}, unknown {unknown})"
-            )
+            raise ValueError(f"{self.label}: bad params for {self.kind!r} (missing {missing}, unknown {unknown})")
 
     @property
     def label(self) -> str:
@@ -154,9 +150,7 @@ def validate_dataframe(
         .add_dataframe_asset(name=suite_name)
         .add_batch_definition_whole_dataframe(name="whole_dataframe")
     )
-    suite = gx.ExpectationSuite(
-        name=suite_name, expectations=[_to_gx(gx, i, s) for i, s in enumerate(specs)]
-    )
+    suite = gx.ExpectationSuite(name=suite_name, expectations=[_to_gx(gx, i, s) for i, s in enumerate(specs)])
     suite = context.suites.add_or_update(suite)  # the docs store may already hold this name
     validation = context.validation_definitions.add(
         gx.ValidationDefinition(name=suite_name, data=batch_definition, suite=suite)
@@ -185,7 +179,7 @@ def validate_dataframe(
     try:
         result = checkpoint.run(
             batch_parameters={"dataframe": df},
-            run_id=gx.RunIdentifier(run_name=_RUN_NAME, run_time=dt.datetime.now(dt.timezone.utc)),
+            run_id=gx.RunIdentifier(run_name=_RUN_NAME, run_time=dt.datetime.now(dt.UTC)),
         )
     finally:
         if not was_cached:
@@ -265,6 +259,7 @@ def _to_gx(gx, index: int, spec: ExpectationSpec):
 
 
 def _outcome(spec: ExpectationSpec, evr, examples: int) -> ExpectationOutcome:
+    error: str | None
     if evr is None:  # GX returned no result for this expectation: treat as a failure
         success, result, error = False, {}, "no result returned by Great Expectations"
     else:
@@ -289,11 +284,7 @@ def _outcome(spec: ExpectationSpec, evr, examples: int) -> ExpectationOutcome:
 def _error(evr) -> str | None:
     info = evr.exception_info or {}
     found = [info] if "raised_exception" in info else list(info.values())
-    messages = [
-        str(i.get("exception_message"))
-        for i in found
-        if isinstance(i, dict) and i.get("raised_exception")
-    ]
+    messages = [str(i.get("exception_message")) for i in found if isinstance(i, dict) and i.get("raised_exception")]
     return "; ".join(messages) or None
 
 

@@ -23,8 +23,8 @@ from __future__ import annotations
 import json
 import os
 import platform
-import statistics
 import shutil
+import statistics
 import subprocess
 import sys
 import threading
@@ -33,6 +33,9 @@ from datetime import date, timedelta
 from pathlib import Path
 
 from pipelines.generate import generate_landing
+from pipelines.lake import Lake
+from pipelines.run.manifest import versions
+from pipelines.tables import PUSH_TABLES, SNAPSHOT_TABLES, source_tables
 
 GENERATOR_VERSION = 1  # bump when the generator's output changes, so stale caches are not reused
 SCALING_HOUSEHOLDS = (250_000, 500_000, 1_000_000, 2_000_000)
@@ -80,8 +83,7 @@ def _tree_rss_bytes(root: int) -> int:
     return total
 
 
-def measured(command: list[str], log_file: Path, env: dict[str, str] | None = None,
-             interval: float = 0.5) -> dict:
+def measured(command: list[str], log_file: Path, env: dict[str, str] | None = None, interval: float = 0.5) -> dict:
     """Run a command, sampling the memory of its process tree; wall time and peak memory."""
     started = time.monotonic()
     with open(log_file, "w") as log:
@@ -100,27 +102,44 @@ def measured(command: list[str], log_file: Path, env: dict[str, str] | None = No
         code = process.wait()
         stop.set()
         sampler.join()
-    return {"exit_code": code, "wall_seconds": round(time.monotonic() - started, 2),
-            "peak_tree_rss_bytes": peak, "log": str(log_file)}
+    return {
+        "exit_code": code,
+        "wall_seconds": round(time.monotonic() - started, 2),
+        "peak_tree_rss_bytes": peak,
+        "log": str(log_file),
+    }
 
 
 def lake_usage(lake: Path) -> dict[str, dict]:
     """Bytes and Parquet file count of every table in the lake (zone/table)."""
     usage = {}
-    for zone in ("bronze", "quarantine", "gold", "restricted"):
-        for table in sorted(p for p in (lake / zone).glob("*") if p.is_dir()):
-            files = [f for f in table.rglob("*") if f.is_file()]
-            usage[f"{zone}/{table.name}"] = {
-                "bytes": sum(f.stat().st_size for f in files),
-                "parquet_files": sum(1 for f in files if f.suffix == ".parquet"),
-            }
+    at = Lake(lake)
+    for table in (*source_tables(at.sources()), *SNAPSHOT_TABLES, *PUSH_TABLES):
+        folder = at.path(table)
+        if not isinstance(folder, Path) or not folder.is_dir():
+            continue
+        files = [f for f in folder.rglob("*") if f.is_file()]
+        usage[table.id] = {
+            "bytes": sum(f.stat().st_size for f in files),
+            "parquet_files": sum(1 for f in files if f.suffix == ".parquet"),
+        }
     return usage
 
 
-def _night(landing: Path, lake: Path, day: date, work: Path, extra_env: dict[str, str],
-           run_options: list[str]) -> dict:
-    command = [sys.executable, "-m", "pipelines.cli", "run", "--date", day.isoformat(),
-               "--landing", str(landing), "--lake", str(lake), *run_options]
+def _night(landing: Path, lake: Path, day: date, work: Path, extra_env: dict[str, str], run_options: list[str]) -> dict:
+    command = [
+        sys.executable,
+        "-m",
+        "pipelines.cli",
+        "run",
+        "--date",
+        day.isoformat(),
+        "--landing",
+        str(landing),
+        "--lake",
+        str(lake),
+        *run_options,
+    ]
     result = measured(command, work / f"run-{day.isoformat()}.log", extra_env)
     manifest = json.loads((lake / "runs" / day.isoformat() / "manifest.json").read_text())
     if result["exit_code"] != 0:
@@ -149,24 +168,39 @@ def machine() -> dict:
         for line in fh:
             if line.startswith("MemTotal:"):
                 memory = int(line.split()[1]) * 1024
-    return {"cpus": os.cpu_count(), "memory_bytes": memory, "platform": platform.platform(),
-            "processor": platform.machine()}
+    return {
+        "cpus": os.cpu_count(),
+        "memory_bytes": memory,
+        "platform": platform.platform(),
+        "processor": platform.machine(),
+    }
 
 
 def _spread(nights: list[dict]) -> dict:
     """Median and spread of repeated runs of one night."""
     walls = sorted(n["wall_seconds"] for n in nights)
     peaks = [n["peak_tree_rss_bytes"] for n in nights]
-    return {"runs": len(nights), "wall_seconds": walls, "median_wall_seconds": statistics.median_low(walls),
-            "min_wall_seconds": walls[0], "max_wall_seconds": walls[-1],
-            "spread_seconds": round(walls[-1] - walls[0], 2), "max_peak_tree_rss_bytes": max(peaks)}
+    return {
+        "runs": len(nights),
+        "wall_seconds": walls,
+        "median_wall_seconds": statistics.median_low(walls),
+        "min_wall_seconds": walls[0],
+        "max_wall_seconds": walls[-1],
+        "spread_seconds": round(walls[-1] - walls[0], 2),
+        "max_peak_tree_rss_bytes": max(peaks),
+    }
 
 
-def bench_city(households: int, work: Path, *, seed: int = 7, as_of: date = AS_OF,
-               driver_memory: str | None = None, run_options: list[str] | None = None,
-               steady_repeats: int = 1) -> dict:
-    from pipelines.nightly import versions
-
+def bench_city(
+    households: int,
+    work: Path,
+    *,
+    seed: int = 7,
+    as_of: date = AS_OF,
+    driver_memory: str | None = None,
+    run_options: list[str] | None = None,
+    steady_repeats: int = 1,
+) -> dict:
     work.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     landing = cached_city(work / "cities", households, seed, as_of)
@@ -215,22 +249,35 @@ def scaling_table(results: list[dict]) -> list[dict]:
         linear = base[night]["wall_seconds"] * r["households"] / base["households"]
         return round(r[night]["wall_seconds"] / linear, 2)
 
-    return [{
-        "households": r["households"],
-        "cold_seconds": r["cold_run"]["wall_seconds"],
-        "steady_seconds": r["steady_night"]["wall_seconds"],
-        "cold_peak_gb": round(r["cold_run"]["peak_tree_rss_bytes"] / 1e9, 2),
-        "cold_growth_vs_linear": growth(r, "cold_run"),
-        "steady_growth_vs_linear": growth(r, "steady_night"),
-    } for r in results]
+    return [
+        {
+            "households": r["households"],
+            "cold_seconds": r["cold_run"]["wall_seconds"],
+            "steady_seconds": r["steady_night"]["wall_seconds"],
+            "cold_peak_gb": round(r["cold_run"]["peak_tree_rss_bytes"] / 1e9, 2),
+            "cold_growth_vs_linear": growth(r, "cold_run"),
+            "steady_growth_vs_linear": growth(r, "steady_night"),
+        }
+        for r in results
+    ]
 
 
-def run_bench(households: list[int], work: Path, out: Path, *, seed: int = 7,
-              driver_memory: str | None = None, run_options: list[str] | None = None,
-              steady_repeats: int = 1) -> dict:
-    results = [bench_city(n, work, seed=seed, driver_memory=driver_memory, run_options=run_options,
-                          steady_repeats=steady_repeats)
-               for n in households]
+def run_bench(
+    households: list[int],
+    work: Path,
+    out: Path,
+    *,
+    seed: int = 7,
+    driver_memory: str | None = None,
+    run_options: list[str] | None = None,
+    steady_repeats: int = 1,
+) -> dict:
+    results = [
+        bench_city(
+            n, work, seed=seed, driver_memory=driver_memory, run_options=run_options, steady_repeats=steady_repeats
+        )
+        for n in households
+    ]
     payload = {"results": results}
     if len(results) > 1:
         payload["scaling"] = scaling_table(results)

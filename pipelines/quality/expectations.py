@@ -1,0 +1,106 @@
+"""The dataset-level Great Expectations suite of a delivery, derived from its source
+contract, and the two columns it needs that a row does not carry: whether the row's person
+is in the registry, and the delivery's row count against the previous delivery."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from pipelines.contracts import Contract
+from pipelines.quality.gx_runner import ExpectationSpec
+
+ORPHAN_FLAG = "_is_orphan"
+DELIVERY_ROWS_CHANGE = "_delivery_rows_vs_previous"
+
+
+def expectation_suite(contract: Contract, *, orphans_checked: bool, row_count_checked: bool) -> list[ExpectationSpec]:
+    """Dataset-level checks of one delivery's kept rows. The row checks already reject
+    bad values row by row, so these guard the delivery as a whole; the critical ones stop
+    the source. The suite runs over all deliveries landed together, so per-delivery facts
+    (the key, the row count change) are checked per extract_date."""
+    specs: list[ExpectationSpec] = []
+    key = ["extract_date", *contract.key]
+    specs.append(
+        ExpectationSpec(
+            "compound_unique",
+            None,
+            {"column_list": key},
+            critical=True,
+            name=f"{', '.join(contract.key)} unique within a delivery",
+        )
+    )
+    for c in contract.columns:
+        if c.required:
+            specs.append(ExpectationSpec("not_null", c.name, {}, critical=True, name=f"{c.name} is never empty"))
+        elif c.max_null_rate < 1.0:
+            specs.append(
+                ExpectationSpec(
+                    "not_null",
+                    c.name,
+                    {"mostly": round(1.0 - c.max_null_rate, 6)},
+                    name=f"{c.name} is empty in at most {c.max_null_rate:.0%} of rows",
+                )
+            )
+        if c.codes:
+            specs.append(
+                ExpectationSpec(
+                    "in_set",
+                    c.name,
+                    {"value_set": sorted(c.codes)},
+                    critical=True,
+                    name=f"{c.name} uses its codes",
+                )
+            )
+    orphan = contract.quality.orphan_rate
+    if orphan is not None and orphans_checked:
+        specs.append(
+            ExpectationSpec(
+                "mean_between",
+                ORPHAN_FLAG,
+                {"min_value": None, "max_value": orphan.max},
+                critical=orphan.critical,
+                name=f"at most {orphan.max:.1%} of {orphan.column}s are not in {orphan.reference}",
+            )
+        )
+    change = contract.quality.row_count_change
+    if change is not None and row_count_checked:
+        specs.append(
+            ExpectationSpec(
+                "between",
+                DELIVERY_ROWS_CHANGE,
+                {"min_value": round(1 - change.max_ratio, 6), "max_value": round(1 + change.max_ratio, 6)},
+                critical=change.critical,
+                name=f"each delivery's row count within {change.max_ratio:.0%} of the delivery before it",
+            )
+        )
+    return specs
+
+
+def with_orphan_flag(bronze: DataFrame, column: str, reference_ids: DataFrame) -> DataFrame:
+    """Flag rows whose person is not in the reference registry (valid rows, only counted).
+
+    Only the registry entries of this delivery's persons are kept (a semi join on the
+    delivery's distinct ids), so a day of settlements reads one column of the registry
+    and broadcasts a few thousand ids instead of shuffling millions of registry rows."""
+    wanted = bronze.select(F.col(column).alias("_ref_id")).distinct()
+    known = (
+        reference_ids.select(F.col(column).alias("_ref_id"))
+        .join(wanted, on="_ref_id", how="left_semi")
+        .distinct()
+        .select("_ref_id", F.lit(0.0).alias(ORPHAN_FLAG))
+    )
+    return bronze.join(known, on=bronze[column] == known["_ref_id"], how="left").select(
+        *bronze.columns, F.coalesce(F.col(ORPHAN_FLAG), F.lit(1.0)).alias(ORPHAN_FLAG)
+    )
+
+
+def with_row_count_change(bronze: DataFrame, change: dict[date, float]) -> DataFrame:
+    """Attach to every row its delivery's row count relative to the previous delivery."""
+    spark = bronze.sparkSession
+    table = spark.createDataFrame(
+        [(d, float(r)) for d, r in change.items()], f"extract_date date, {DELIVERY_ROWS_CHANGE} double"
+    )
+    return bronze.join(F.broadcast(table), on="extract_date", how="left")

@@ -1,0 +1,231 @@
+"""The steps of the nightly run for one snapshot date, as plain functions that take and
+return small things (dates, paths, counts), each known by one name: the flow's task, the
+spark-submit job (`jobs/<name>.py`), the log lines and the manifest's durations use it.
+
+    configuration -> ingest -> quality_gate -> snapshot -> relink -> push -> (manifest)
+
+`configuration` fails before any work on a bad configuration; `ingest` lands the ready
+deliveries; `quality_gate` stops the night on a delivery that did not land or a stale
+source; `snapshot` computes and publishes profiles, index and alerts; `relink`
+re-derives the alert lifecycle of later published dates after a past date was recomputed;
+`push` sends the new and escalated alerts. The manifest and `_SUCCESS` come last
+(pipelines.run.manifest).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from contextlib import closing
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from pyspark.sql import SparkSession
+
+from pipelines.contracts import load_contracts
+from pipelines.contracts.outputs import output_contract
+from pipelines.ingest.run import ingest
+from pipelines.lake import SUCCESS_MARKER, Lake
+from pipelines.policy import load_policy
+from pipelines.pseudonym import fingerprint, load_key
+from pipelines.push.deliver import push_queued
+from pipelines.push.queue import queue_messages
+from pipelines.push.sinks import open_sink
+from pipelines.quality.gate import check_landed, freshness
+from pipelines.run.params import RunParameters
+from pipelines.settings import Settings
+from pipelines.snapshot import build_snapshot, relink_lifecycle
+from pipelines.spark import build_spark
+from pipelines.storage import is_remote
+from pipelines.tables import HOUSEHOLD_PROFILE, SWAPPED_TABLES, source_tables
+
+log = logging.getLogger(__name__)
+
+Result = dict[str, Any]
+
+
+def _spark(settings: Settings) -> SparkSession:
+    return build_spark(settings.master)
+
+
+def check_configuration(params: RunParameters) -> Result:
+    """Fail before any work on a bad configuration; the facts the manifest records. The
+    date's `_SUCCESS` marker is withdrawn until this run has published everything."""
+    settings = params.settings()
+    if is_remote(settings.lake) and not params.spark_submit:
+        # A lake at a URI is reached through Spark's JVM: start the session, with its
+        # settings, before anything touches the lake.
+        _spark(settings)
+    lake = Lake(settings.lake)
+    (lake.run_dir(params.snapshot_date) / SUCCESS_MARKER).unlink(missing_ok=True)
+    policy = load_policy(settings.config)
+    policy.standards_on(params.snapshot_date)
+    load_contracts(settings.contracts_dir)
+    return {
+        "policy_hash": policy.digest(),
+        "pseudonym_key_fingerprint": fingerprint(load_key(lake.root / policy.pseudonym.key_file)),
+    }
+
+
+def step_ingest(params: RunParameters) -> Result:
+    """Land every ready delivery dated on or before the snapshot date."""
+    settings = params.settings()
+    if not settings.landing.is_dir():
+        raise FileNotFoundError(f"landing folder {settings.landing} does not exist")
+    lake = Lake(settings.lake)
+    contracts = load_contracts(settings.contracts_dir)
+    for restored in lake.recover((*source_tables(contracts), *SWAPPED_TABLES)):
+        log.warning("restored %s, left aside by an interrupted run", restored)
+    computed = lake.dates(HOUSEHOLD_PROFILE)
+    report = ingest(_spark(settings), lake, settings.landing, contracts, as_of=params.snapshot_date)
+    # A delivery dated before snapshots already computed arrived late (or was re-delivered):
+    # those snapshots were computed without it. Say which dates a backfill should redo.
+    late = sorted(
+        r.extract_date
+        for r in report.results
+        if r.status == "landed" and any(r.extract_date <= d < params.snapshot_date for d in computed)
+    )
+    affected = [d for d in computed if late and late[0] <= d < params.snapshot_date]
+    if affected:
+        log.warning(
+            "deliveries dated %s landed after the snapshots that depend on them were computed: "
+            "run lipmon backfill --start %s --end %s",
+            ", ".join(map(str, late)),
+            affected[0],
+            params.snapshot_date,
+        )
+    fields = ("source", "extract_date", "status", "rows_read", "rows_kept", "rows_quarantined", "error")
+    return {
+        "backfill_from": affected[0].isoformat() if affected else None,
+        "deliveries": [{k: r.to_dict()[k] for k in fields} for r in report.results],
+        "failed": [r.error for r in report.failures],
+        "quality": {
+            s: {"success": q["success"], "critical_failures": [o["name"] for o in q["critical_failures"]]}
+            for s, q in report.quality.items()
+        },
+    }
+
+
+def step_quality_gate(params: RunParameters, ingested: Result) -> Result:
+    """Fail on a delivery that did not land or a source staler than its contract allows;
+    otherwise return each source's last delivery and staleness in days."""
+    check_landed(ingested["failed"])
+    settings = params.settings()
+    return freshness(Lake(settings.lake), load_contracts(settings.contracts_dir), params.snapshot_date)
+
+
+def step_snapshot(params: RunParameters, fresh: Result) -> Result:
+    """Profiles, index and alerts for the snapshot date, published atomically."""
+    settings = params.settings()
+    lake = Lake(settings.lake)
+    policy = load_policy(settings.config)
+    key = load_key(lake.root / policy.pseudonym.key_file)
+    result = build_snapshot(
+        _spark(settings),
+        lake,
+        load_contracts(settings.contracts_dir),
+        policy,
+        as_of=params.snapshot_date,
+        key=key,
+        data_as_of={s: date.fromisoformat(f["last_delivery"]) for s, f in fresh.items()},
+    )
+    return result.counts()
+
+
+def step_relink(params: RunParameters) -> Result:
+    """Re-derive the alert lifecycle of the published dates after this one (they compared
+    with alerts this run has just replaced)."""
+    settings = params.settings()
+    relinked = relink_lifecycle(_spark(settings), Lake(settings.lake), after=params.snapshot_date)
+    if relinked:
+        log.info("lifecycle re-derived for the later dates %s", ", ".join(map(str, relinked)))
+    return {"relinked": [d.isoformat() for d in relinked]}
+
+
+def step_push(params: RunParameters) -> Result:
+    """Queue the date's NEW and ESCALATED alerts and send every queued message the ledger
+    has not recorded, through the configured sink."""
+    settings = params.settings()
+    lake = Lake(settings.lake)
+    policy = load_policy(settings.config)
+    contract = output_contract("alert_message")
+    queued = queue_messages(_spark(settings), lake, params.snapshot_date, contract)
+    with closing(open_sink(policy.push, lake, contract)) as sink:
+        report = push_queued(lake, sink, contract, batch_size=policy.push.batch_size)
+    return {"queued_today": queued, **report.to_dict()}
+
+
+def _describe_ingest(result: Result) -> str:
+    landed = [d for d in result["deliveries"] if d["status"] == "landed"]
+    late = result.get("backfill_from")
+    return (
+        f"{len(landed)} delivery(ies) landed, rows read {sum(d['rows_read'] for d in landed)}, "
+        f"kept {sum(d['rows_kept'] for d in landed)}, quarantined {sum(d['rows_quarantined'] for d in landed)}"
+        + (f"; late deliveries need a backfill from {late}" if late else "")
+    )
+
+
+def _describe_snapshot(result: Result) -> str:
+    return (
+        f"{result['households']} households scored, {result['alerts']} alerts {result['alerts_by_rule']} "
+        f"{result['alerts_by_status']}, {result['resolved']} resolved against "
+        f"{result['lifecycle_against'] or 'no earlier run'}"
+    )
+
+
+def _describe_push(result: Result) -> str:
+    return (
+        f"{sum(result['delivered'].values())} message(s) delivered to {result['sink']} "
+        f"{result['delivered']}, {result['already_delivered']} already delivered before"
+    )
+
+
+@dataclass(frozen=True)
+class Step:
+    """A step of the night. `name` is its one name everywhere; `title` says what it does;
+    `spark`: it needs a Spark session, so it can run through spark-submit; `describe`
+    gives the counts a person wants on its closing log line."""
+
+    name: str
+    title: str
+    run: Callable[..., Result]
+    spark: bool
+    describe: Callable[[Result], str]
+
+
+STEPS: dict[str, Step] = {
+    s.name: s
+    for s in (
+        Step(
+            "configuration",
+            "check the configuration",
+            check_configuration,
+            False,
+            lambda r: f"policy {r['policy_hash'][:12]}, pseudonym key {r['pseudonym_key_fingerprint'][:12]}",
+        ),
+        Step("ingest", "land the ready deliveries", step_ingest, True, _describe_ingest),
+        Step(
+            "quality_gate",
+            "quality gate: failed deliveries and staleness",
+            step_quality_gate,
+            False,
+            lambda r: ", ".join(f"{s} {f['staleness_days']}d old" for s, f in r.items()),
+        ),
+        Step("snapshot", "profiles, index and alerts", step_snapshot, True, _describe_snapshot),
+        Step(
+            "relink",
+            "lifecycle of later dates",
+            step_relink,
+            True,
+            lambda r: f"re-derived {', '.join(r['relinked']) or 'none (unchanged)'}",
+        ),
+        Step("push", "push new and escalated alerts", step_push, True, _describe_push),
+    )
+}
+SPARK_STEPS = tuple(name for name, step in STEPS.items() if step.spark)
+
+
+def describe(name: str, result: Result) -> str:
+    """The closing line's counts of a step's result."""
+    return STEPS[name].describe(result)
