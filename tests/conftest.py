@@ -1,6 +1,7 @@
 """Shared fixtures: one local Spark session for the whole test run (one core, few shuffle
-partitions, no UI), temporary landing folders and lakes per test, and the bundled sample
-run by the `lipmon` command for two nights (shared by the tests that need a real lake)."""
+partitions, no UI), one Prefect test server for the whole run, temporary landing folders
+and lakes per test, and the bundled sample run by the `lipmon` command: one night for the
+fast suite, two consecutive nights for the system tests."""
 
 from __future__ import annotations
 
@@ -16,19 +17,49 @@ from pipelines.settings import PROJECT_ROOT
 
 SAMPLE_KEY = "test-pseudonym-key"
 SAMPLE_DATES = [date(2026, 11, 27), date(2026, 11, 28)]  # the sample has daily settlements from 11-22
+# The fast suite's one night: the README's date, every delivery up to it landed at once.
+SAMPLE_DATE = SAMPLE_DATES[-1]
+QUIET = {"GX_ANALYTICS_ENABLED": "False", "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "DO_NOT_TRACK": "1"}
 
-os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
-os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+
+def pytest_configure(config):
+    for name, value in QUIET.items():
+        os.environ.setdefault(name, value)
+
+
+@pytest.fixture(scope="session")
+def prefect_server():
+    """One Prefect test server for the whole session: the flows run in the test process use
+    it, and so do the `lipmon` commands the tests start (through PREFECT_API_URL), instead of
+    each starting a temporary server of its own."""
+    from prefect.settings import PREFECT_API_URL
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        url = PREFECT_API_URL.value()
+        before = os.environ.get("PREFECT_API_URL")
+        os.environ["PREFECT_API_URL"] = url
+        try:
+            yield url
+        finally:
+            if before is None:
+                os.environ.pop("PREFECT_API_URL", None)
+            else:
+                os.environ["PREFECT_API_URL"] = before
 
 
 @pytest.fixture(scope="session")
 def spark():
     from pipelines.spark import build_spark
 
-    session = build_spark("local[1]", app_name="lipmon-tests", extra={
-        "spark.sql.shuffle.partitions": "2",
-        "spark.default.parallelism": "1",
-    })
+    session = build_spark(
+        "local[1]",
+        app_name="lipmon-tests",
+        extra={
+            "spark.sql.shuffle.partitions": "2",
+            "spark.default.parallelism": "1",
+        },
+    )
     yield session
     session.stop()
 
@@ -50,17 +81,36 @@ def lipmon_command() -> list[str]:
     return [str(script)] if script.exists() else [sys.executable, "-m", "pipelines.cli"]
 
 
-@pytest.fixture(scope="session")
-def sample_nights(tmp_path_factory):
+def run_sample(lake: Path, days: list[date]) -> list[str]:
     """The bundled sample run as a user runs it (`lipmon run`, local mode, in its own
-    process) for SAMPLE_DATES in order: the lake and what each run printed."""
-    lake = tmp_path_factory.mktemp("sample") / "lake"
+    process) for `days` in order into `lake`: what each run printed."""
     env = {**os.environ, "LIPMON_PSEUDONYM_KEY": SAMPLE_KEY, "LIPMON_LAKE": str(lake)}
     env.pop("LIPMON_LANDING", None)
     output = []
-    for day in SAMPLE_DATES:
-        done = subprocess.run([*lipmon_command(), "run", "--date", day.isoformat()], env=env, cwd=PROJECT_ROOT,
-                              capture_output=True, text=True, timeout=900)
+    for day in days:
+        done = subprocess.run(
+            [*lipmon_command(), "run", "--date", day.isoformat()],
+            env=env,
+            cwd=PROJECT_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=900,
+        )
         assert done.returncode == 0, done.stderr[-3000:]
         output.append(done.stdout + done.stderr)
+    return output
+
+
+@pytest.fixture(scope="session")
+def sample_night(tmp_path_factory, prefect_server):
+    """The sample's night of SAMPLE_DATE in a fresh lake: the lake and what the run printed."""
+    lake = tmp_path_factory.mktemp("sample-night") / "lake"
+    [output] = run_sample(lake, [SAMPLE_DATE])
     return lake, output
+
+
+@pytest.fixture(scope="session")
+def sample_nights(tmp_path_factory, prefect_server):
+    """The sample's nights of SAMPLE_DATES in order, in a lake of their own (system tests)."""
+    lake = tmp_path_factory.mktemp("sample-nights") / "lake"
+    return lake, run_sample(lake, SAMPLE_DATES)

@@ -6,8 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 
 RESIDENT_HEADER = "公民身份号码,姓名,性别,出生日期,户号,与户主关系,行政区划代码,城乡属性,人员状态,状态变更日期"
-SETTLEMENT_HEADER = ("settlement_id,person_id,visit_type,admission_date,discharge_date,diagnosis_code,"
-                     "total_cost,fund_paid,out_of_pocket,settlement_date")
+SETTLEMENT_HEADER = (
+    "settlement_id,person_id,visit_type,admission_date,discharge_date,diagnosis_code,"
+    "total_cost,fund_paid,out_of_pocket,settlement_date"
+)
 PAYMENT_HEADER = "record_id,person_id,period,item,amount"
 
 
@@ -23,8 +25,9 @@ def resident_id(region: str, birth: str, seq: int) -> str:
     return body + check_char(body)
 
 
-def write_delivery(landing: Path, source: str, day: str, files: dict[str, str | bytes], *,
-                   encoding: str = "utf-8", ready: bool = True) -> Path:
+def write_delivery(
+    landing: Path, source: str, day: str, files: dict[str, str | bytes], *, encoding: str = "utf-8", ready: bool = True
+) -> Path:
     folder = landing / source / day
     folder.mkdir(parents=True, exist_ok=True)
     for name, content in files.items():
@@ -51,9 +54,12 @@ def small_city(landing: Path) -> dict[str, str]:
     """A few households delivered over two weeks, with a settlement re-delivered and a
     delivery after the last snapshot date. Returns the person IDs by role."""
     ids = {
-        "head": resident_id("371402", "19800101", 11), "wife": resident_id("371402", "19820202", 22),
-        "child": resident_id("371402", "20150303", 31), "widow": resident_id("371481", "19500505", 42),
-        "worker": resident_id("371403", "19900606", 51), "old": resident_id("371403", "19400707", 61),
+        "head": resident_id("371402", "19800101", 11),
+        "wife": resident_id("371402", "19820202", 22),
+        "child": resident_id("371402", "20150303", 31),
+        "widow": resident_id("371481", "19500505", 42),
+        "worker": resident_id("371403", "19900606", 51),
+        "old": resident_id("371403", "19400707", 61),
     }
     registry = [
         f"{ids['head']},张三,1,19800101,H1,01,371402001001,1,1,",
@@ -66,24 +72,60 @@ def small_city(landing: Path) -> dict[str, str]:
     write_delivery(landing, "residents", "2026-11-20", {"residents_1.csv": residents_csv(registry)})
     registry[-1] = f"{ids['old']},赵老,1,19400707,H3,04,371403002003,2,2,20261125"
     write_delivery(landing, "residents", "2026-11-27", {"residents_1.csv": residents_csv(registry)})
-    write_delivery(landing, "medical_settlements", "2026-11-19", {"settlements.csv": settlements_csv([
-        f"S1,{ids['widow']},inpatient,2026-11-01,2026-11-10,I63.9,9000.00,5000.00,4000.00,2026-11-10",
-        f"S2,{ids['child']},outpatient,,,,200,100,100,2026-11-12",
-    ])})
-    write_delivery(landing, "medical_settlements", "2026-11-26", {"settlements.csv": settlements_csv([
-        f"S1,{ids['widow']},inpatient,2026-11-01,2026-11-10,I63.9,9000.00,3000.00,6000.00,2026-11-10",
-        f"S3,{ids['worker']},chronic_outpatient,,,E11.9,500,300,200,2026-11-25",
-    ])})
-    write_delivery(landing, "medical_settlements", "2026-11-30", {"settlements.csv": settlements_csv([
-        f"S4,{ids['head']},inpatient,2026-11-28,2026-11-29,K35.8,20000,1000,19000,2026-11-29",
-    ])})
+    write_delivery(
+        landing,
+        "medical_settlements",
+        "2026-11-19",
+        {
+            "settlements.csv": settlements_csv(
+                [
+                    f"S1,{ids['widow']},inpatient,2026-11-01,2026-11-10,I63.9,9000.00,5000.00,4000.00,2026-11-10",
+                    f"S2,{ids['child']},outpatient,,,,200,100,100,2026-11-12",
+                ]
+            )
+        },
+    )
+    write_delivery(
+        landing,
+        "medical_settlements",
+        "2026-11-26",
+        {
+            "settlements.csv": settlements_csv(
+                [
+                    f"S1,{ids['widow']},inpatient,2026-11-01,2026-11-10,I63.9,9000.00,3000.00,6000.00,2026-11-10",
+                    f"S3,{ids['worker']},chronic_outpatient,,,E11.9,500,300,200,2026-11-25",
+                ]
+            )
+        },
+    )
+    write_delivery(
+        landing,
+        "medical_settlements",
+        "2026-11-30",
+        {
+            "settlements.csv": settlements_csv(
+                [
+                    f"S4,{ids['head']},inpatient,2026-11-28,2026-11-29,K35.8,20000,1000,19000,2026-11-29",
+                ]
+            )
+        },
+    )
     for day, period in (("2026-10-10", "202609"), ("2026-11-10", "202610")):
-        write_delivery(landing, "social_security", day, {"payments.csv": payments_csv([
-            f"P{period}1,{ids['head']},{period},wage_contribution,4500",
-            f"P{period}2,{ids['widow']},{period},pension,300",
-            f"P{period}3,{ids['worker']},{period},wage_contribution,3200",
-            f"P{period}4,{ids['old']},{period},pension,180",
-        ])})
+        write_delivery(
+            landing,
+            "social_security",
+            day,
+            {
+                "payments.csv": payments_csv(
+                    [
+                        f"P{period}1,{ids['head']},{period},wage_contribution,4500",
+                        f"P{period}2,{ids['widow']},{period},pension,300",
+                        f"P{period}3,{ids['worker']},{period},wage_contribution,3200",
+                        f"P{period}4,{ids['old']},{period},pension,180",
+                    ]
+                )
+            },
+        )
     return ids
 
 
@@ -115,10 +157,14 @@ def changing_city(landing: Path) -> dict[str, str]:
 
     Returns the head's person_id by household number."""
     ids = {
-        "R1": resident_id("371402", "19810101", 11), "R1b": resident_id("371402", "19830101", 22),
-        "R2": resident_id("371402", "19790202", 31), "R2b": resident_id("371402", "19800202", 42),
-        "T": resident_id("371402", "19560301", 51), "Tb": resident_id("371402", "19560401", 62),
-        "L1": resident_id("371402", "19860505", 71), "L2": resident_id("371402", "19910707", 81),
+        "R1": resident_id("371402", "19810101", 11),
+        "R1b": resident_id("371402", "19830101", 22),
+        "R2": resident_id("371402", "19790202", 31),
+        "R2b": resident_id("371402", "19800202", 42),
+        "T": resident_id("371402", "19560301", 51),
+        "Tb": resident_id("371402", "19560401", 62),
+        "L1": resident_id("371402", "19860505", 71),
+        "L2": resident_id("371402", "19910707", 81),
         "N": resident_id("371402", "19960808", 91),
     }
 
@@ -126,28 +172,75 @@ def changing_city(landing: Path) -> dict[str, str]:
         gender = "1" if int(ids[pid][16]) % 2 else "2"
         return f"{ids[pid]},{name},{gender},{ids[pid][6:14]},{household},{relation},371402001001,1,1,"
 
-    registry = [row("R1", "钱一", "R1", "01"), row("R1b", "孙一", "R1", "02"), row("R2", "周二", "R2", "01"),
-                row("R2b", "吴二", "R2", "02"), row("T", "郑老", "T", "01"), row("Tb", "王老", "T", "02"),
-                row("L1", "冯甲", "L1", "01"), row("L2", "陈乙", "L2", "01")]
+    registry = [
+        row("R1", "钱一", "R1", "01"),
+        row("R1b", "孙一", "R1", "02"),
+        row("R2", "周二", "R2", "01"),
+        row("R2b", "吴二", "R2", "02"),
+        row("T", "郑老", "T", "01"),
+        row("Tb", "王老", "T", "02"),
+        row("L1", "冯甲", "L1", "01"),
+        row("L2", "陈乙", "L2", "01"),
+    ]
     write_delivery(landing, "residents", "2026-11-21", {"residents_1.csv": residents_csv(registry)})
-    write_delivery(landing, "residents", "2026-11-22",
-                   {"residents_1.csv": residents_csv([*registry, row("N", "褚丙", "N", "01")])})
-    write_delivery(landing, "medical_settlements", "2026-11-21", {"settlements.csv": settlements_csv([
-        f"ST1,{ids['T']},chronic_outpatient,,,E11.9,6000,1116,4884,2026-10-01",
-        f"ST2,{ids['Tb']},chronic_outpatient,,,I10,6000,1116,4884,2026-10-01",
-    ])})
-    write_delivery(landing, "medical_settlements", "2026-11-23", {"settlements.csv": settlements_csv([
-        f"SL1,{ids['L1']},inpatient,2026-11-15,2026-11-22,K35.8,30000,15000,15000,2026-11-22",
-    ])})
-    write_delivery(landing, "social_security", "2026-11-15", {"payments.csv": payments_csv([
-        *_monthly(ids["R1"], "wage_contribution", 8000), *_monthly(ids["R1b"], "wage_contribution", 8000),
-        *_monthly(ids["R2"], "wage_contribution", 8000), *_monthly(ids["R2b"], "wage_contribution", 8000),
-        *_monthly(ids["T"], "pension", 1700), *_monthly(ids["Tb"], "pension", 1700),
-        *_monthly(ids["L1"], "wage_contribution", 1200), *_monthly(ids["L2"], "wage_contribution", 1500),
-        *_monthly(ids["N"], "wage_contribution", 1000),
-    ])})
-    write_delivery(landing, "social_security", "2026-11-23",
-                   {"payments.csv": payments_csv(_monthly(ids["L2"], "wage_contribution", 2000))})
-    write_delivery(landing, "social_security", "2026-11-24",
-                   {"payments.csv": payments_csv(_monthly(ids["N"], "wage_contribution", 3000))})
+    write_delivery(
+        landing, "residents", "2026-11-22", {"residents_1.csv": residents_csv([*registry, row("N", "褚丙", "N", "01")])}
+    )
+    write_delivery(
+        landing,
+        "medical_settlements",
+        "2026-11-21",
+        {
+            "settlements.csv": settlements_csv(
+                [
+                    f"ST1,{ids['T']},chronic_outpatient,,,E11.9,6000,1116,4884,2026-10-01",
+                    f"ST2,{ids['Tb']},chronic_outpatient,,,I10,6000,1116,4884,2026-10-01",
+                ]
+            )
+        },
+    )
+    write_delivery(
+        landing,
+        "medical_settlements",
+        "2026-11-23",
+        {
+            "settlements.csv": settlements_csv(
+                [
+                    f"SL1,{ids['L1']},inpatient,2026-11-15,2026-11-22,K35.8,30000,15000,15000,2026-11-22",
+                ]
+            )
+        },
+    )
+    write_delivery(
+        landing,
+        "social_security",
+        "2026-11-15",
+        {
+            "payments.csv": payments_csv(
+                [
+                    *_monthly(ids["R1"], "wage_contribution", 8000),
+                    *_monthly(ids["R1b"], "wage_contribution", 8000),
+                    *_monthly(ids["R2"], "wage_contribution", 8000),
+                    *_monthly(ids["R2b"], "wage_contribution", 8000),
+                    *_monthly(ids["T"], "pension", 1700),
+                    *_monthly(ids["Tb"], "pension", 1700),
+                    *_monthly(ids["L1"], "wage_contribution", 1200),
+                    *_monthly(ids["L2"], "wage_contribution", 1500),
+                    *_monthly(ids["N"], "wage_contribution", 1000),
+                ]
+            )
+        },
+    )
+    write_delivery(
+        landing,
+        "social_security",
+        "2026-11-23",
+        {"payments.csv": payments_csv(_monthly(ids["L2"], "wage_contribution", 2000))},
+    )
+    write_delivery(
+        landing,
+        "social_security",
+        "2026-11-24",
+        {"payments.csv": payments_csv(_monthly(ids["N"], "wage_contribution", 3000))},
+    )
     return {household: ids[household] for household in ("R1", "R2", "T", "L1", "L2", "N")}

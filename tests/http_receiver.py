@@ -23,13 +23,13 @@ class Receiver:
     def __init__(self, script: Callable[[int], object], slow_seconds: float = 1.5):
         self.script = script
         self.slow_seconds = slow_seconds
-        self.requests: list[dict] = []        # every request, in arrival order
-        self.messages: list[dict] = []        # every message stored (duplicates included)
+        self.requests: list[dict] = []  # every request, in arrival order
+        self.messages: list[dict] = []  # every message stored (duplicates included)
         self._lock = threading.Lock()
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):  # noqa: N802 (the http.server API)
+            def do_POST(self):
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 with receiver._lock:
                     receiver.requests.append({"headers": dict(self.headers), "body": body})
@@ -66,7 +66,7 @@ class Receiver:
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/alerts"
         self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
-    def __enter__(self) -> "Receiver":
+    def __enter__(self) -> Receiver:
         self._thread.start()
         return self
 

@@ -62,9 +62,12 @@ def reference_snapshot(lake: Path, as_of: date, key: bytes) -> pd.DataFrame:
     med_year = med[(med["settlement_date"] > year_ago) & (med["settlement_date"] <= as_of)]
     oop = med_year.groupby("person_id")["out_of_pocket"].apply(lambda s: float(sum(s))).to_dict()
     ill = set(med_year.loc[med_year["visit_type"].isin(["inpatient", "chronic_outpatient"]), "person_id"])
-    med_90 = med[(med["settlement_date"] > ninety) & (med["settlement_date"] <= as_of) & (med["visit_type"] == "inpatient")]
-    dead = residents[(residents["status"] == "2") & (residents["status_date"] > year_ago)
-                     & (residents["status_date"] <= as_of)]
+    med_90 = med[
+        (med["settlement_date"] > ninety) & (med["settlement_date"] <= as_of) & (med["visit_type"] == "inpatient")
+    ]
+    dead = residents[
+        (residents["status"] == "2") & (residents["status_date"] > year_ago) & (residents["status_date"] <= as_of)
+    ]
     households_with_death = set(dead["household_id"])
 
     rows = []
@@ -89,18 +92,22 @@ def reference_snapshot(lake: Path, as_of: date, key: bytes) -> pd.DataFrame:
             "illness": sum(1 for p in ids if p in ill) / size,
             "shock": 1.0 if (hh in households_with_death or big_bill) else 0.0,
         }
-        rows.append({
-            "household_key": hmac.new(key, hh.encode("utf-8"), hashlib.sha256).hexdigest(),
-            "household_id": hh,
-            "index": round(100 * sum(W[c] * comp[c] for c in W), 4),
-            "low_income": pci < 2 * s,
-            "ratio": ratio,
-            "no_wage": not any(p in wage_people for p in ids),
-            "all_dependent": all(a < 16 or a >= 60 for a in ages),
-        })
+        rows.append(
+            {
+                "household_key": hmac.new(key, hh.encode("utf-8"), hashlib.sha256).hexdigest(),
+                "household_id": hh,
+                "index": round(100 * sum(W[c] * comp[c] for c in W), 4),
+                "low_income": pci < 2 * s,
+                "ratio": ratio,
+                "no_wage": not any(p in wage_people for p in ids),
+                "all_dependent": all(a < 16 or a >= 60 for a in ages),
+            }
+        )
     df = pd.DataFrame(rows).sort_values(["index", "household_id"], ascending=[False, True]).reset_index(drop=True)
     k = math.ceil(0.05 * len(df))
     df["top"] = df.index < k
-    df["rules"] = [sorted((["TOP_INDEX"] if t else []) + (["LOW_INCOME"] if li else []))
-                   for t, li in zip(df["top"], df["low_income"])]
+    df["rules"] = [
+        sorted((["TOP_INDEX"] if t else []) + (["LOW_INCOME"] if li else []))
+        for t, li in zip(df["top"], df["low_income"])
+    ]
     return df

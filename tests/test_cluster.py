@@ -23,12 +23,14 @@ from pathlib import Path
 
 import httpx
 import pyarrow.parquet as pq
+import pyspark
 import pytest
 
-import pyspark
 from pipelines.settings import PROJECT_ROOT
 from pipelines.spark import find_java_home
 from tests.conftest import SAMPLE_DATES, SAMPLE_KEY, lipmon_command
+
+pytestmark = pytest.mark.system
 
 DAY = SAMPLE_DATES[0]
 SPARK_CLASS = Path(pyspark.__file__).parent / "bin" / "spark-class"
@@ -42,8 +44,9 @@ def _free_port() -> int:
 
 def _start(args: list[str], log: Path, env: dict) -> subprocess.Popen:
     with open(log, "w") as out:  # the child keeps its own copy of the descriptor
-        return subprocess.Popen([str(SPARK_CLASS), *args], stdout=out, stderr=subprocess.STDOUT, env=env,
-                                start_new_session=True)
+        return subprocess.Popen(
+            [str(SPARK_CLASS), *args], stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True
+        )
 
 
 def _stop(processes: list[subprocess.Popen]) -> None:
@@ -71,7 +74,8 @@ def viewfs_lake(tmp_path_factory) -> tuple[str, Path, Path]:
     (conf / "core-site.xml").write_text(
         "<configuration>\n"
         f"  <property><name>fs.viewfs.mounttable.{MOUNT}.link./lake</name><value>{folder.as_uri()}</value></property>\n"
-        "</configuration>\n")
+        "</configuration>\n"
+    )
     return f"viewfs://{MOUNT}/lake", folder, conf
 
 
@@ -81,15 +85,51 @@ def cluster(tmp_path_factory, viewfs_lake):
     one-core executors (the operations guide starts two workers by hand)."""
     work = tmp_path_factory.mktemp("cluster")
     port, ui = _free_port(), _free_port()
-    env = {**os.environ, "JAVA_HOME": str(find_java_home()), "SPARK_LOCAL_IP": "127.0.0.1",
-           "SPARK_LOG_DIR": str(work), "SPARK_WORKER_DIR": str(work / "work"), "HADOOP_CONF_DIR": str(viewfs_lake[2])}
+    env = {
+        **os.environ,
+        "JAVA_HOME": str(find_java_home()),
+        "SPARK_LOCAL_IP": "127.0.0.1",
+        "SPARK_LOG_DIR": str(work),
+        "SPARK_WORKER_DIR": str(work / "work"),
+        "HADOOP_CONF_DIR": str(viewfs_lake[2]),
+    }
     master = f"spark://127.0.0.1:{port}"
-    processes = [_start(["org.apache.spark.deploy.master.Master", "--host", "127.0.0.1", "--port", str(port),
-                         "--webui-port", str(ui)], work / "master.log", env)]
+    processes = [
+        _start(
+            [
+                "org.apache.spark.deploy.master.Master",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--webui-port",
+                str(ui),
+            ],
+            work / "master.log",
+            env,
+        )
+    ]
     try:
-        processes.append(_start(["org.apache.spark.deploy.worker.Worker", "--host", "127.0.0.1",
-                                 "--cores", "2", "--memory", "3g", "--webui-port", str(_free_port()),
-                                 "--work-dir", str(work / "worker"), master], work / "worker.log", env))
+        processes.append(
+            _start(
+                [
+                    "org.apache.spark.deploy.worker.Worker",
+                    "--host",
+                    "127.0.0.1",
+                    "--cores",
+                    "2",
+                    "--memory",
+                    "3g",
+                    "--webui-port",
+                    str(_free_port()),
+                    "--work-dir",
+                    str(work / "worker"),
+                    master,
+                ],
+                work / "worker.log",
+                env,
+            )
+        )
         deadline = time.monotonic() + 120
         while True:
             try:
@@ -115,9 +155,15 @@ def _canonical(folder: Path) -> list[str]:
 def _compared_partitions(lake: Path) -> list[str]:
     """The outputs of DAY's run: the snapshot tables, and bronze and quarantine of every
     delivery dated on or before DAY."""
-    found = [f"{zone}/{table}/snapshot_date={DAY}"
-             for zone, table in (("gold", "household_profile"), ("gold", "alerts"), ("gold", "alert_resolutions"),
-                                 ("restricted", "alerts"))]
+    found = [
+        f"{zone}/{table}/snapshot_date={DAY}"
+        for zone, table in (
+            ("gold", "household_profile"),
+            ("gold", "alerts"),
+            ("gold", "alert_resolutions"),
+            ("restricted", "alerts"),
+        )
+    ]
     for zone in ("bronze", "quarantine"):
         for p in sorted(lake.glob(f"{zone}/*/extract_date=*")):
             if p.name.split("=", 1)[1] <= DAY.isoformat():
@@ -131,14 +177,26 @@ def cluster_night(cluster, viewfs_lake):
     the folder the lake is mounted on, the master and its web UI port."""
     master, ui = cluster
     uri, lake, hadoop_conf = viewfs_lake
-    env = {**os.environ, "LIPMON_PSEUDONYM_KEY": SAMPLE_KEY, "LIPMON_LAKE": uri, "SPARK_LOCAL_IP": "127.0.0.1",
-           "HADOOP_CONF_DIR": str(hadoop_conf), "LIPMON_DRIVER_MEMORY": "1g",
-           # The operator's options; the shuffle partitions differ from lipmon's default (8).
-           "LIPMON_SPARK_SUBMIT_OPTIONS": "--executor-memory 1g --conf spark.executor.cores=1 "
-                                          "--conf spark.sql.shuffle.partitions=3"}
+    env = {
+        **os.environ,
+        "LIPMON_PSEUDONYM_KEY": SAMPLE_KEY,
+        "LIPMON_LAKE": uri,
+        "SPARK_LOCAL_IP": "127.0.0.1",
+        "HADOOP_CONF_DIR": str(hadoop_conf),
+        "LIPMON_DRIVER_MEMORY": "1g",
+        # The operator's options; the shuffle partitions differ from lipmon's default (8).
+        "LIPMON_SPARK_SUBMIT_OPTIONS": "--executor-memory 1g --conf spark.executor.cores=1 "
+        "--conf spark.sql.shuffle.partitions=3",
+    }
     env.pop("LIPMON_LANDING", None)
-    done = subprocess.run([*lipmon_command(), "run", "--date", DAY.isoformat(), "--master", master, "--spark-submit"],
-                          env=env, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=1200)
+    done = subprocess.run(
+        [*lipmon_command(), "run", "--date", DAY.isoformat(), "--master", master, "--spark-submit"],
+        env=env,
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=1200,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     assert not list(PROJECT_ROOT.glob("viewfs*")), "something wrote the lake as a local path"
     return lake, master, ui
@@ -176,14 +234,20 @@ def test_the_cluster_night_equals_the_local_mode_night_row_for_row(cluster_night
     assert len(_canonical(local_lake / f"gold/alerts/snapshot_date={DAY}")) > 50
 
 
-def test_lipmon_compare_says_equal_for_the_two_runs_and_names_a_changed_partition(cluster_night, sample_nights,
-                                                                                   viewfs_lake, spark, tmp_path):
+def test_lipmon_compare_says_equal_for_the_two_runs_and_names_a_changed_partition(
+    cluster_night, sample_nights, viewfs_lake, spark, tmp_path
+):
     lake, _, _ = cluster_night
     local_lake, _ = sample_nights
     uri, _, hadoop_conf = viewfs_lake
-    done = subprocess.run([*lipmon_command(), "compare", str(local_lake), uri, "--date", DAY.isoformat()],
-                          env={**os.environ, "HADOOP_CONF_DIR": str(hadoop_conf)},
-                          cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=600)
+    done = subprocess.run(
+        [*lipmon_command(), "compare", str(local_lake), uri, "--date", DAY.isoformat()],
+        env={**os.environ, "HADOOP_CONF_DIR": str(hadoop_conf)},
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     partitions = len(_compared_partitions(local_lake))
     assert f"{partitions} of {partitions} partition(s) equal row for row" in done.stdout

@@ -4,6 +4,7 @@ encodings, headers, codes, and bad rows exactly where the summary says they are.
 The checks here are written independently of the generator (own MOD 11-2, own row
 rules), so they do not just repeat the code under test.
 """
+
 from __future__ import annotations
 
 import csv
@@ -20,11 +21,47 @@ from pipelines.generate.defects import KINDS
 
 AS_OF = date(2026, 11, 28)
 RESIDENTS_HEADER = "公民身份号码,姓名,性别,出生日期,户号,与户主关系,行政区划代码,城乡属性,人员状态,状态变更日期"
-SETTLEMENTS_HEADER = ("settlement_id,person_id,visit_type,admission_date,discharge_date,diagnosis_code,"
-                      "total_cost,fund_paid,out_of_pocket,settlement_date")
+SETTLEMENTS_HEADER = (
+    "settlement_id,person_id,visit_type,admission_date,discharge_date,diagnosis_code,"
+    "total_cost,fund_paid,out_of_pocket,settlement_date"
+)
 PAYMENTS_HEADER = "record_id,person_id,period,item,amount"
-PROVINCES = {11, 12, 13, 14, 15, 21, 22, 23, 31, 32, 33, 34, 35, 36, 37,
-             41, 42, 43, 44, 45, 46, 50, 51, 52, 53, 54, 61, 62, 63, 64, 65, 71, 81, 82}
+PROVINCES = {
+    11,
+    12,
+    13,
+    14,
+    15,
+    21,
+    22,
+    23,
+    31,
+    32,
+    33,
+    34,
+    35,
+    36,
+    37,
+    41,
+    42,
+    43,
+    44,
+    45,
+    46,
+    50,
+    51,
+    52,
+    53,
+    54,
+    61,
+    62,
+    63,
+    64,
+    65,
+    71,
+    81,
+    82,
+}
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +71,7 @@ def landing(tmp_path_factory):
 
 
 def mod11_check(first17: str) -> str:
-    weights = [2 ** (17 - i) % 11 for i in range(17)]          # 7, 9, 10, 5, 8, ...
+    weights = [2 ** (17 - i) % 11 for i in range(17)]  # 7, 9, 10, 5, 8, ...
     return "10X98765432"[sum(int(c) * w for c, w in zip(first17, weights)) % 11]
 
 
@@ -69,16 +106,26 @@ def folders(root: Path, source: str) -> list[Path]:
 
 # ---- row rules of interfaces.md, one function per source -----------------------------
 
+
 def resident_ok(f: list[str]) -> bool:
     if len(f) != 10:
         return False
     pid, _, gender, birth, household, relation, region, residence, status, status_date = f
-    return (id_is_valid(pid) and birth == pid[6:14] and gender in "12" and len(gender) == 1
-            and int(pid[16]) % 2 == (gender == "1") and household != ""
-            and relation in {"01", "02", "03", "04", "05", "06", "99"}
-            and re.fullmatch(r"\d{12}", region) is not None and residence in {"1", "2"}
-            and (status == "1" and status_date == ""
-                 or status in {"2", "3"} and parse_date(status_date, "%Y%m%d") is not None))
+    return (
+        id_is_valid(pid)
+        and birth == pid[6:14]
+        and gender in "12"
+        and len(gender) == 1
+        and int(pid[16]) % 2 == (gender == "1")
+        and household != ""
+        and relation in {"01", "02", "03", "04", "05", "06", "99"}
+        and re.fullmatch(r"\d{12}", region) is not None
+        and residence in {"1", "2"}
+        and (
+            (status == "1" and status_date == "")
+            or (status in {"2", "3"} and parse_date(status_date, "%Y%m%d") is not None)
+        )
+    )
 
 
 def settlement_ok(f: list[str]) -> bool:
@@ -93,9 +140,14 @@ def settlement_ok(f: list[str]) -> bool:
 
 
 def payment_ok(f: list[str]) -> bool:
-    return (len(f) == 5 and f[0] != "" and id_is_valid(f[1])
-            and re.fullmatch(r"\d{4}(0[1-9]|1[0-2])", f[2]) is not None
-            and f[3] in {"wage_contribution", "pension", "unemployment_benefit"} and money(f[4]) is not None)
+    return (
+        len(f) == 5
+        and f[0] != ""
+        and id_is_valid(f[1])
+        and re.fullmatch(r"\d{4}(0[1-9]|1[0-2])", f[2]) is not None
+        and f[3] in {"wage_contribution", "pension", "unemployment_benefit"}
+        and money(f[4]) is not None
+    )
 
 
 def bad_rows(rows: list[list[str]], raw: list[str], row_ok) -> int:
@@ -108,9 +160,7 @@ def bad_rows(rows: list[list[str]], raw: list[str], row_ok) -> int:
             by_key.setdefault(f[0], set()).add(line)
     seen: set[str] = set()
     for i, (f, line) in enumerate(zip(rows, raw)):
-        if not bad[i] and len(by_key[f[0]]) > 1:
-            bad[i] = True
-        elif not bad[i] and line in seen:
+        if (not bad[i] and len(by_key[f[0]]) > 1) or (not bad[i] and line in seen):
             bad[i] = True
         seen.add(line)
     return sum(bad)
@@ -125,9 +175,11 @@ SOURCES = {
 
 # ---- tests ----------------------------------------------------------------------------
 
+
 def test_same_seed_writes_byte_identical_files_and_another_seed_does_not(tmp_path):
     def files(root):
         return {p.relative_to(root): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
     first, again, other = (tmp_path / "a", tmp_path / "b", tmp_path / "c")
     assert generate_landing(first, 200, seed=3) == generate_landing(again, 200, seed=3)
     generate_landing(other, 200, seed=4)
@@ -147,7 +199,7 @@ def test_delivery_folders_follow_the_schedule_and_only_the_unfinished_one_lacks_
     for source, (file_name, *_rest) in SOURCES.items():
         for folder in folders(root, source):
             assert [p.name for p in folder.iterdir() if p.name != "_READY"] == [file_name]
-            ready = (folder / "_READY")
+            ready = folder / "_READY"
             expect_ready = not (source == "residents" and folder.name == "2026-11-29")
             assert ready.exists() == expect_ready, folder
             assert not ready.exists() or ready.stat().st_size == 0
@@ -160,7 +212,7 @@ def test_files_have_the_agreed_encodings_and_headers(landing):
         data = (folder / "residents.csv").read_bytes()
         assert data.decode("gb18030").split("\n", 1)[0] == RESIDENTS_HEADER
         with pytest.raises(UnicodeDecodeError):
-            data.decode("utf-8")                                 # really GB18030, not UTF-8
+            data.decode("utf-8")  # really GB18030, not UTF-8
     for folder in folders(root, "medical_settlements"):
         data = (folder / "settlements.csv").read_bytes()
         assert data.startswith(SETTLEMENTS_HEADER.encode() + b"\n")
@@ -174,7 +226,7 @@ def test_files_have_the_agreed_encodings_and_headers(landing):
 
 def test_row_counts_and_formats_match_the_summary(landing):
     root, summary = landing
-    for source, (file_name, encoding, header, _) in SOURCES.items():
+    for source, (file_name, encoding, _header, _) in SOURCES.items():
         for folder in folders(root, source):
             _, rows, raw = read_rows(folder / file_name, encoding)
             assert len(rows) == len(raw) == summary["rows"][source][folder.name]
@@ -182,11 +234,22 @@ def test_row_counts_and_formats_match_the_summary(landing):
     good = [f for f in rows if resident_ok(f)]
     assert {f[5] for f in good} <= {"01", "02", "03", "04", "05", "06", "99"}
     assert {f[8] for f in good} == {"1", "2", "3"}
-    assert {f[6][:6] for f in good} <= {"371402", "371403", "371422", "371423", "371424", "371425",
-                                         "371426", "371427", "371428", "371481", "371482"}
+    assert {f[6][:6] for f in good} <= {
+        "371402",
+        "371403",
+        "371422",
+        "371423",
+        "371424",
+        "371425",
+        "371426",
+        "371427",
+        "371428",
+        "371481",
+        "371482",
+    }
     assert all(re.fullmatch(r"3714\d{8}", f[4]) for f in good)
     for folder in folders(root, "social_security"):
-        period = (date.fromisoformat(folder.name).replace(day=1).toordinal() - 1)
+        period = date.fromisoformat(folder.name).replace(day=1).toordinal() - 1
         expected = date.fromordinal(period).strftime("%Y%m")
         _, rows, _ = read_rows(folder / "payments.csv", "utf-8-sig")
         assert Counter(f[2] for f in rows if payment_ok(f)).most_common(1)[0][0] == expected
@@ -277,7 +340,6 @@ def test_orphans_are_valid_ids_missing_from_residents(landing):
         people |= {f[0] for f in rows if f}
     for source, column in (("social_security", 1), ("medical_settlements", 1)):
         file_name, encoding, _, row_ok = SOURCES[source]
-        good = [f for folder in folders(root, source)
-                for f in read_rows(folder / file_name, encoding)[1] if row_ok(f)]
+        good = [f for folder in folders(root, source) for f in read_rows(folder / file_name, encoding)[1] if row_ok(f)]
         orphans = [f for f in good if f[column] not in people]
         assert 0 < len(orphans) < 0.03 * len(good), source

@@ -32,9 +32,7 @@ def people(spark):
         (3, "H003", "X99", 61, Decimal("950.25")),
         (4, None, "D02", 45, Decimal("0.00")),
     ]
-    schema = (
-        "person_id int, household_id string, district_code string, age int, income decimal(10,2)"
-    )
+    schema = "person_id int, household_id string, district_code string, age int, income decimal(10,2)"
     return spark.createDataFrame(rows, schema)
 
 
@@ -187,7 +185,7 @@ def test_counts_without_example_values(people, monkeypatch):
     real_persist = type(people).persist
     monkeypatch.setattr(type(people), "persist", lambda df, *a: persisted.append(df) or real_persist(df, *a))
     validate_dataframe(people, "people_cached", SPECS[:1])
-    assert len(persisted) == 1   # by default GX persists the DataFrame it validates
+    assert len(persisted) == 1  # by default GX persists the DataFrame it validates
     persisted.clear()
     result = validate_dataframe(people, "people_counts", SPECS[:4], examples=0, cache=False)
     assert persisted == []

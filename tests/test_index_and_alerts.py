@@ -23,13 +23,17 @@ POLICY = load_policy()
 URBAN, RURAL = 814.0, 666.0
 INCOME_MONTHS = [f"2025-{m:02d}" for m in (11, 12)] + [f"2026-{m:02d}" for m in range(1, 11)]
 
-RESIDENT_COLUMNS = ("person_id string, name string, gender string, birth_date date, household_id string, "
-                    "relation_to_head string, region_code string, residence_type string, status string, "
-                    "status_date date")
+RESIDENT_COLUMNS = (
+    "person_id string, name string, gender string, birth_date date, household_id string, "
+    "relation_to_head string, region_code string, residence_type string, status string, "
+    "status_date date"
+)
 PAYMENT_COLUMNS = "record_id string, person_id string, period string, item string, amount decimal(14,2)"
-SETTLEMENT_COLUMNS = ("settlement_id string, person_id string, visit_type string, admission_date date, "
-                      "discharge_date date, diagnosis_code string, total_cost decimal(14,2), fund_paid decimal(14,2), "
-                      "out_of_pocket decimal(14,2), settlement_date date")
+SETTLEMENT_COLUMNS = (
+    "settlement_id string, person_id string, visit_type string, admission_date date, "
+    "discharge_date date, diagnosis_code string, total_cost decimal(14,2), fund_paid decimal(14,2), "
+    "out_of_pocket decimal(14,2), settlement_date date"
+)
 
 
 def person(pid, hh, rel, birth, rtype="1", region="371402001001", status="1", status_date=None):
@@ -46,11 +50,13 @@ def settlement(sid, pid, visit, oop, day):
 
 RESIDENTS = [
     # H1 urban: head 40 earning 4000 every month; spouse 38 without wage
-    person("p11", "H1", "01", date(1986, 1, 1)), person("p12", "H1", "02", date(1988, 1, 1)),
+    person("p11", "H1", "01", date(1986, 1, 1)),
+    person("p12", "H1", "02", date(1988, 1, 1)),
     # H2 rural: one pensioner aged 70 with a chronic illness
     person("p21", "H2", "01", date(1956, 5, 5), rtype="2"),
     # H3 urban: zero income, head 35 with a catastrophic recent inpatient stay, one child
-    person("p31", "H3", "01", date(1991, 3, 3)), person("p32", "H3", "03", date(2016, 1, 1)),
+    person("p31", "H3", "01", date(1991, 3, 3)),
+    person("p32", "H3", "03", date(2016, 1, 1)),
     # H4 no head: members 02 and 03; region and residence type from the smallest person_id (p41)
     person("p42", "H4", "03", date(2000, 2, 2), rtype="1", region="371402001001"),
     person("p41", "H4", "02", date(1970, 2, 2), rtype="2", region="371403002003"),
@@ -69,20 +75,20 @@ RESIDENTS = [
 PAYMENTS = [
     *monthly("p11", "wage_contribution", 4000),
     *monthly("p21", "pension", 200),
-    *monthly("p41", "wage_contribution", 2000, INCOME_MONTHS[:9]),      # stopped after 2026-07
+    *monthly("p41", "wage_contribution", 2000, INCOME_MONTHS[:9]),  # stopped after 2026-07
     *monthly("p51", "wage_contribution", 5000),
     *monthly("p61", "wage_contribution", 1628),
     *monthly("p71", "wage_contribution", 1627.99),
     *monthly("p81", "pension", 3000),
-    ("old", "p11", "2025-10", "wage_contribution", Decimal("99999")),   # before the income window
-    ("cur", "p11", "2026-11", "wage_contribution", Decimal("99999")),   # D's own month: not in the window
+    ("old", "p11", "2025-10", "wage_contribution", Decimal("99999")),  # before the income window
+    ("cur", "p11", "2026-11", "wage_contribution", Decimal("99999")),  # D's own month: not in the window
 ]
 SETTLEMENTS = [
     settlement("s1", "p21", "chronic_outpatient", 1000, date(2026, 3, 1)),
-    settlement("s2", "p31", "inpatient", 3000, date(2026, 10, 15)),       # >= 3 x 814 within 90 days
-    settlement("s3", "p81", "outpatient", 50000, date(2026, 11, 28)),     # on D: inside (D-365, D]
-    settlement("s4", "p81", "inpatient", 10, date(2025, 11, 28)),         # exactly D-365: outside
-    settlement("s5", "p11", "outpatient", 70, date(2026, 11, 29)),        # after D: outside
+    settlement("s2", "p31", "inpatient", 3000, date(2026, 10, 15)),  # >= 3 x 814 within 90 days
+    settlement("s3", "p81", "outpatient", 50000, date(2026, 11, 28)),  # on D: inside (D-365, D]
+    settlement("s4", "p81", "inpatient", 10, date(2025, 11, 28)),  # exactly D-365: outside
+    settlement("s5", "p11", "outpatient", 70, date(2026, 11, 29)),  # after D: outside
 ]
 
 
@@ -91,8 +97,14 @@ def clamp(x):
 
 
 def index(income_ratio, oop, size, dependents, wa, wa_without, ill, shock, s):
-    value = (0.40 * clamp(1 - income_ratio / 2) + 0.20 * clamp(oop / (12 * s * size)) + 0.15 * dependents / size
-             + 0.10 * (wa_without / wa if wa else 0.0) + 0.10 * ill / size + 0.05 * shock)
+    value = (
+        0.40 * clamp(1 - income_ratio / 2)
+        + 0.20 * clamp(oop / (12 * s * size))
+        + 0.15 * dependents / size
+        + 0.10 * (wa_without / wa if wa else 0.0)
+        + 0.10 * ill / size
+        + 0.05 * shock
+    )
     return round(100 * value, 4)
 
 
@@ -113,8 +125,9 @@ def result(spark):
     residents = spark.createDataFrame(RESIDENTS, RESIDENT_COLUMNS)
     payments = spark.createDataFrame(PAYMENTS, PAYMENT_COLUMNS)
     settlements = spark.createDataFrame(SETTLEMENTS, SETTLEMENT_COLUMNS)
-    profiles = household_profiles(residents, payments, settlements, standards_table(spark, POLICY, D), POLICY,
-                                  Windows.of(D, POLICY.index))
+    profiles = household_profiles(
+        residents, payments, settlements, standards_table(spark, POLICY, D), POLICY, Windows.of(D, POLICY.index)
+    )
     rows = apply_rules(score(profiles, POLICY), POLICY).collect()
     return {r["household_id"]: r for r in rows}
 
@@ -134,17 +147,17 @@ def test_profile_and_index_match_hand_computation(result, household):
 
 
 def test_components_at_zero_in_between_and_clamped(result):
-    assert result["H1"]["income_component"] == 0.0                       # ratio above 2: clamped at 0
-    assert result["H3"]["income_component"] == 1.0                       # zero income
+    assert result["H1"]["income_component"] == 0.0  # ratio above 2: clamped at 0
+    assert result["H3"]["income_component"] == 1.0  # zero income
     assert result["H2"]["income_component"] == pytest.approx(1 - 200 / RURAL / 2)
-    assert result["H8"]["medical_component"] == 1.0                      # 50000 > 12 x 814: clamped at 1
+    assert result["H8"]["medical_component"] == 1.0  # 50000 > 12 x 814: clamped at 1
     assert result["H2"]["medical_component"] == pytest.approx(1000 / (12 * RURAL))
-    assert result["H2"]["unemployment_component"] == 0.0                 # no working-age member
+    assert result["H2"]["unemployment_component"] == 0.0  # no working-age member
     assert result["H1"]["unemployment_component"] == 0.5
-    assert result["H4"]["unemployment_component"] == 1.0                 # p41's wage stopped before the last 3 months
+    assert result["H4"]["unemployment_component"] == 1.0  # p41's wage stopped before the last 3 months
     assert result["H3"]["shock_component"] == 1.0 and result["H5"]["shock_component"] == 1.0
-    assert result["H8"]["dependency_component"] == 1.0                   # 60 on D counts as elderly
-    assert result["H8"]["illness_component"] == 0.0                      # inpatient exactly D-365 is outside
+    assert result["H8"]["dependency_component"] == 1.0  # 60 on D counts as elderly
+    assert result["H8"]["illness_component"] == 0.0  # inpatient exactly D-365 is outside
     weighted = result["H2"]
     assert weighted["income_weighted"] == pytest.approx(0.4 * weighted["income_component"])
 
@@ -152,7 +165,11 @@ def test_components_at_zero_in_between_and_clamped(result):
 def test_household_without_head_takes_smallest_person_id_member(result):
     row = result["H4"]
     assert (row["region_code"], row["residence_type"], row["head_person_id"], row["head_registered"]) == (
-        "371403002003", "2", "p41", False)
+        "371403002003",
+        "2",
+        "p41",
+        False,
+    )
     assert (row["county_code"], row["township_code"], row["village_code"]) == ("371403", "002", "003")
 
 
@@ -161,10 +178,10 @@ def test_deceased_and_moved_out_are_not_members_but_a_recent_death_is_a_shock(re
 
 
 def test_low_income_is_strictly_below_twice_the_standard(result):
-    assert "LOW_INCOME" not in result["H6"]["rules"]                     # exactly 2 x 814
-    assert "LOW_INCOME" in result["H7"]["rules"]                         # 1627.99
+    assert "LOW_INCOME" not in result["H6"]["rules"]  # exactly 2 x 814
+    assert "LOW_INCOME" in result["H7"]["rules"]  # 1627.99
     low = sorted(h for h, r in result.items() if "LOW_INCOME" in r["rules"])
-    assert low == ["H2", "H3", "H4", "H7"]                               # H4: 750 < 2 x 666
+    assert low == ["H2", "H3", "H4", "H7"]  # H4: 750 < 2 x 666
 
 
 def test_top_index_takes_ceil_five_percent_ranked_by_index_then_household_id(result):
@@ -178,11 +195,14 @@ def test_top_index_takes_ceil_five_percent_ranked_by_index_then_household_id(res
 
 
 def test_candidate_categories(result):
-    assert sorted(result["H2"]["categories"]) == ["DIBAO", "TEKUN"]     # pensioner alone, no wage
+    assert sorted(result["H2"]["categories"]) == ["DIBAO", "TEKUN"]  # pensioner alone, no wage
     assert result["H3"]["categories"] == ["DIBAO"]
-    assert result["H7"]["categories"] == []                              # ratio 1.99998
-    assert result["H8"]["categories"] == ["RIGID_EXPENDITURE", "TEKUN"]  # ratio 3.69, 50000 >= 0.6 x 12 x 3000; 60, no wage
-    assert result["H4"]["categories"] == ["MARGINAL"]                    # ratio 750 / 666 = 1.126
+    assert result["H7"]["categories"] == []  # ratio 1.99998
+    assert result["H8"]["categories"] == [
+        "RIGID_EXPENDITURE",
+        "TEKUN",
+    ]  # ratio 3.69, 50000 >= 0.6 x 12 x 3000; 60, no wage
+    assert result["H4"]["categories"] == ["MARGINAL"]  # ratio 750 / 666 = 1.126
 
 
 def test_top_reasons_are_the_largest_weighted_components(result):
@@ -206,7 +226,10 @@ def test_money_sums_do_not_depend_on_the_order_spark_adds_rows_in(spark):
             residents,
             spark.createDataFrame(order(payments), PAYMENT_COLUMNS).repartition(partitions),
             spark.createDataFrame(order(settlements), SETTLEMENT_COLUMNS).repartition(partitions),
-            standards, POLICY, Windows.of(D, POLICY.index))
+            standards,
+            POLICY,
+            Windows.of(D, POLICY.index),
+        )
         [row] = profiles.collect()
         seen.add((row["wage_income"], row["income"], row["oop_12m"]))
     assert seen == {(0.6 / 12, 0.6 / 12, 0.6)}
@@ -217,9 +240,12 @@ def test_money_with_a_third_decimal_place_is_refused_not_truncated(spark):
     residents = spark.createDataFrame([person("q1", "Q1", "01", date(1980, 1, 1))], RESIDENT_COLUMNS)
     payments = spark.createDataFrame(
         [("r0", "q1", INCOME_MONTHS[0], "wage_contribution", Decimal("100.005"))],
-        PAYMENT_COLUMNS.replace("decimal(14,2)", "decimal(14,3)"))
-    settlements = spark.createDataFrame([settlement("m0", "q1", "outpatient", "1.00", date(2026, 3, 1))],
-                                        SETTLEMENT_COLUMNS)
+        PAYMENT_COLUMNS.replace("decimal(14,2)", "decimal(14,3)"),
+    )
+    settlements = spark.createDataFrame(
+        [settlement("m0", "q1", "outpatient", "1.00", date(2026, 3, 1))], SETTLEMENT_COLUMNS
+    )
     with pytest.raises(ValueError, match=r"amount: .* at most 2 places; it is decimal\(14,3\)"):
-        household_profiles(residents, payments, settlements, standards_table(spark, POLICY, D), POLICY,
-                           Windows.of(D, POLICY.index))
+        household_profiles(
+            residents, payments, settlements, standards_table(spark, POLICY, D), POLICY, Windows.of(D, POLICY.index)
+        )

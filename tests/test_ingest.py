@@ -31,13 +31,15 @@ D = date(2026, 11, 28)
 
 
 def _residents(extra: list[str] = ()) -> bytes:
-    return residents_csv([
-        f"{HEAD},张三,1,19800101,H1,01,371402001001,1,1,",
-        f"{WIFE},李四,2,19820202,H1,02,371402001001,1,1,",
-        f"{CHILD},张小明,1,20100303,H1,03,371402001001,1,1,",
-        f"{GRANDPA},张老汉,1,19450505,H1,04,371402001001,1,2,20260901",
-        *extra,
-    ])
+    return residents_csv(
+        [
+            f"{HEAD},张三,1,19800101,H1,01,371402001001,1,1,",
+            f"{WIFE},李四,2,19820202,H1,02,371402001001,1,1,",
+            f"{CHILD},张小明,1,20100303,H1,03,371402001001,1,1,",
+            f"{GRANDPA},张老汉,1,19450505,H1,04,371402001001,1,2,20260901",
+            *extra,
+        ]
+    )
 
 
 def read_table(path: Path) -> pd.DataFrame:
@@ -46,33 +48,70 @@ def read_table(path: Path) -> pd.DataFrame:
 
 @pytest.fixture
 def delivered(landing: Path) -> Path:
-    write_delivery(landing, "residents", "2026-11-20", {"residents_1.csv": _residents([
-        f"{HEAD[:-1]}0,错号,1,19800101,H2,01,371402001001,1,1,",   # bad check character (HEAD ends in 9)
-        f"{WIFE},李四,2,19820202,H1,02,371402001001,1,1,",            # exact duplicate line
-    ])})
+    write_delivery(
+        landing,
+        "residents",
+        "2026-11-20",
+        {
+            "residents_1.csv": _residents(
+                [
+                    f"{HEAD[:-1]}0,错号,1,19800101,H2,01,371402001001,1,1,",  # bad check character (HEAD ends in 9)
+                    f"{WIFE},李四,2,19820202,H1,02,371402001001,1,1,",  # exact duplicate line
+                ]
+            )
+        },
+    )
     write_delivery(landing, "residents", "2026-11-27", {"residents_1.csv": _residents()})
     write_delivery(landing, "residents", "2026-11-29", {"residents_1.csv": _residents()})  # after D
     write_delivery(landing, "residents", "2026-11-28", {"residents_1.csv": _residents()}, ready=False)
-    write_delivery(landing, "medical_settlements", "2026-11-01", {
-        "settlements_a.csv": settlements_csv([
-            f"S1,{HEAD},inpatient,2026-10-01,2026-10-05,I10,1000.00,600.00,400.00,2026-10-05",
-            f"S2,{WIFE},outpatient,,,,100,50,49,2026-10-06",                 # oop does not add up
-        ]),
-        "settlements_b.csv": settlements_csv([
-            f"S3,{CHILD},chronic_outpatient,,,E11.9,300.5,200.5,100,2026-10-20",
-            f"S4,{resident_id('110105', '19700101', 21)},outpatient,,,,10,5,5,2026-10-21",  # orphan: valid, kept
-        ]),
-    })
-    write_delivery(landing, "medical_settlements", "2026-11-27", {"settlements.csv": settlements_csv([
-        f"S1,{HEAD},inpatient,2026-10-01,2026-10-05,I10,1200.00,700.00,500.00,2026-10-05",  # re-delivered
-        f"S5,{HEAD},outpatient,,,,80,40,40,2026-11-26",
-        f"S5,{HEAD},outpatient,,,,80,40,40,2026-11-25",                                     # conflicting key
-    ])})
-    write_delivery(landing, "social_security", "2026-11-10", {"payments_2026-10.csv": payments_csv([
-        f"P1,{HEAD},202610,wage_contribution,4500",
-        f"P2,{GRANDPA},202610,pension,180.5",
-        f"P3,{WIFE},202613,pension,100",
-    ])})
+    write_delivery(
+        landing,
+        "medical_settlements",
+        "2026-11-01",
+        {
+            "settlements_a.csv": settlements_csv(
+                [
+                    f"S1,{HEAD},inpatient,2026-10-01,2026-10-05,I10,1000.00,600.00,400.00,2026-10-05",
+                    f"S2,{WIFE},outpatient,,,,100,50,49,2026-10-06",  # oop does not add up
+                ]
+            ),
+            "settlements_b.csv": settlements_csv(
+                [
+                    f"S3,{CHILD},chronic_outpatient,,,E11.9,300.5,200.5,100,2026-10-20",
+                    # an orphan: valid, kept
+                    f"S4,{resident_id('110105', '19700101', 21)},outpatient,,,,10,5,5,2026-10-21",
+                ]
+            ),
+        },
+    )
+    write_delivery(
+        landing,
+        "medical_settlements",
+        "2026-11-27",
+        {
+            "settlements.csv": settlements_csv(
+                [
+                    f"S1,{HEAD},inpatient,2026-10-01,2026-10-05,I10,1200.00,700.00,500.00,2026-10-05",  # re-delivered
+                    f"S5,{HEAD},outpatient,,,,80,40,40,2026-11-26",
+                    f"S5,{HEAD},outpatient,,,,80,40,40,2026-11-25",  # conflicting key
+                ]
+            )
+        },
+    )
+    write_delivery(
+        landing,
+        "social_security",
+        "2026-11-10",
+        {
+            "payments_2026-10.csv": payments_csv(
+                [
+                    f"P1,{HEAD},202610,wage_contribution,4500",
+                    f"P2,{GRANDPA},202610,pension,180.5",
+                    f"P3,{WIFE},202613,pension,100",
+                ]
+            )
+        },
+    )
     return landing
 
 
@@ -81,8 +120,11 @@ def test_ingest_lands_ready_deliveries_up_to_the_date_and_accounts_for_every_row
     landed = {(r.source, r.extract_date.isoformat()): r for r in report.results}
     # Neither the delivery after D nor the one without _READY is read.
     assert sorted(landed) == [
-        ("medical_settlements", "2026-11-01"), ("medical_settlements", "2026-11-27"),
-        ("residents", "2026-11-20"), ("residents", "2026-11-27"), ("social_security", "2026-11-10"),
+        ("medical_settlements", "2026-11-01"),
+        ("medical_settlements", "2026-11-27"),
+        ("residents", "2026-11-20"),
+        ("residents", "2026-11-27"),
+        ("social_security", "2026-11-10"),
     ]
     assert all(r.status == "landed" for r in report.results), [r.error for r in report.results]
     counts = {k: (r.rows_read, r.rows_kept, r.rows_quarantined) for k, r in landed.items()}
@@ -95,7 +137,9 @@ def test_ingest_lands_ready_deliveries_up_to_the_date_and_accounts_for_every_row
     }
     assert landed[("medical_settlements", "2026-11-27")].quarantined_by_reason == {"key:conflicting_duplicate": 2}
     assert sorted((lake / "bronze" / "residents").iterdir()) == [
-        lake / "bronze/residents/extract_date=2026-11-20", lake / "bronze/residents/extract_date=2026-11-27"]
+        lake / "bronze/residents/extract_date=2026-11-20",
+        lake / "bronze/residents/extract_date=2026-11-27",
+    ]
 
     # Both encodings decoded: names from GB18030, amounts from the BOM-prefixed file.
     residents = read_table(lake / "bronze/residents/extract_date=2026-11-27")
@@ -108,8 +152,10 @@ def test_ingest_lands_ready_deliveries_up_to_the_date_and_accounts_for_every_row
 
     quarantine = read_table(lake / "quarantine/residents/extract_date=2026-11-20")
     by_line = {int(r.line_number): (r.source_file, list(r.reasons)) for r in quarantine.itertuples()}
-    assert by_line == {6: ("residents_1.csv", ["person_id:bad_check_character"]),
-                       7: ("residents_1.csv", ["key:duplicate_line"])}
+    assert by_line == {
+        6: ("residents_1.csv", ["person_id:bad_check_character"]),
+        7: ("residents_1.csv", ["key:duplicate_line"]),
+    }
     raw = quarantine.set_index("line_number").loc[6, "raw_text"]
     assert raw.endswith(",错号,1,19800101,H2,01,371402001001,1,1,")
 
@@ -121,10 +167,11 @@ def test_ingest_lands_ready_deliveries_up_to_the_date_and_accounts_for_every_row
     quality = ingest_report["quality"]["medical_settlements"]
     orphan = [o for o in quality["outcomes"] if o["column"] == "_is_orphan"]
     assert len(orphan) == 1 and orphan[0]["observed"] == pytest.approx(1 / 4)
-    assert orphan[0]["success"] is False and not orphan[0]["critical"]   # reported, does not stop the source
+    assert orphan[0]["success"] is False and not orphan[0]["critical"]  # reported, does not stop the source
     # Counts and rates only: no example values (a listed orphan would be a person's ID number).
-    assert all("partial_unexpected_list" not in o["details"] for q in ingest_report["quality"].values()
-               for o in q["outcomes"])
+    assert all(
+        "partial_unexpected_list" not in o["details"] for q in ingest_report["quality"].values() for o in q["outcomes"]
+    )
     registry = quality_by_name(ingest_report["quality"]["residents"])
     assert registry["person_id is never empty"]["details"]["unexpected_count"] == 0
     assert (lake / "runs/2026-11-28/quality/data_docs/index.html").exists()
@@ -145,9 +192,18 @@ def test_relanding_is_idempotent_and_force_replaces_partitions(spark, delivered,
 
 def test_a_changed_delivery_folder_is_landed_again(spark, delivered, lake):
     ingest(spark, Lake(lake), delivered, CONTRACTS, as_of=D)
-    write_delivery(delivered, "social_security", "2026-11-10", {"payments_2026-10.csv": payments_csv([
-        f"P1,{HEAD},202610,wage_contribution,4600",
-    ])})
+    write_delivery(
+        delivered,
+        "social_security",
+        "2026-11-10",
+        {
+            "payments_2026-10.csv": payments_csv(
+                [
+                    f"P1,{HEAD},202610,wage_contribution,4600",
+                ]
+            )
+        },
+    )
     report = ingest(spark, Lake(lake), delivered, CONTRACTS, as_of=D)
     changed = [r for r in report.results if r.source == "social_security"]
     assert [(r.status, r.rows_read, r.rows_kept, r.rows_quarantined) for r in changed] == [("landed", 1, 1, 0)]
@@ -171,7 +227,7 @@ def test_renamed_header_fails_that_source_with_a_clear_message_and_lands_nothing
 def test_undecodable_file_names_the_file_and_line(spark, landing, lake):
     content = _residents()
     lines = content.split(b"\n")
-    lines[3] = lines[3] + b"\xff\xfe"   # not GB18030
+    lines[3] = lines[3] + b"\xff\xfe"  # not GB18030
     write_delivery(landing, "residents", "2026-11-27", {"residents_x.csv": b"\n".join(lines)})
     report = ingest(spark, Lake(lake), landing, CONTRACTS, as_of=D)
     assert [r.status for r in report.results] == ["failed"]

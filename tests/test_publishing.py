@@ -4,6 +4,7 @@ exactly what an uninterrupted run gives."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -13,6 +14,7 @@ from datetime import date
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
 from pipelines.lake import publish, recover
 from tests.deliveries import small_city
@@ -34,8 +36,18 @@ def _lipmon(lake: Path, landing: Path, config: Path | None, kill_at: str | None 
     env.pop("LIPMON_KILL_AT", None)
     if kill_at:
         env["LIPMON_KILL_AT"] = kill_at
-    cmd = [sys.executable, "-m", "pipelines.cli", "run", "--date", D.isoformat(),
-           "--landing", str(landing), "--lake", str(lake)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "pipelines.cli",
+        "run",
+        "--date",
+        D.isoformat(),
+        "--landing",
+        str(landing),
+        "--lake",
+        str(lake),
+    ]
     if config:
         cmd += ["--config", str(config)]
     log = lake.parent / f"run-{kill_at or 'full'}.log".replace(":", "_")
@@ -44,10 +56,8 @@ def _lipmon(lake: Path, landing: Path, config: Path | None, kill_at: str | None 
         try:
             code = proc.wait(timeout=600)
         finally:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
     return code, log.read_text()
 
 
@@ -59,11 +69,12 @@ def _tables(lake: Path) -> dict[str, list]:
     return out
 
 
+@pytest.mark.system
 def test_killed_publishing_leaves_old_or_new_outputs_and_a_rerun_matches_an_uninterrupted_run(tmp_path):
     landing = tmp_path / "landing"
     small_city(landing)
     wider = tmp_path / "wider.yaml"
-    wider.write_text("alerts: {top_share: 0.5}\n", encoding="utf-8")   # changes the alerts
+    wider.write_text("alerts: {top_share: 0.5}\n", encoding="utf-8")  # changes the alerts
     lake = tmp_path / "lake"
     code, output = _lipmon(lake, landing, None)
     assert code == 0, output[-2000:]

@@ -14,15 +14,18 @@ def _rows(n: int, seed: int) -> list[tuple[str, str, float]]:
     rng = random.Random(seed)
     counties = ["371402", "371403", "371481"]
     # Few distinct index values: many ties, including at the top-5% boundary.
-    return [(f"H{i:05d}", rng.choice(counties), float(rng.choice([10, 20, 20, 30, 55.5, 55.5, 55.5])))
-            for i in rng.sample(range(100000), n)]
+    return [
+        (f"H{i:05d}", rng.choice(counties), float(rng.choice([10, 20, 20, 30, 55.5, 55.5, 55.5])))
+        for i in rng.sample(range(100000), n)
+    ]
 
 
 def test_city_wide_rank_breaks_ties_by_household_id(spark):
     rows = _rows(303, seed=1)
     df = spark.createDataFrame(rows, "household_id string, county_code string, hardship_index double").repartition(7)
-    ranked = rank_within_scope(df.withColumn("scope", F.lit("city")), "scope",
-                               [F.col("hardship_index").desc(), F.col("household_id").asc()])
+    ranked = rank_within_scope(
+        df.withColumn("scope", F.lit("city")), "scope", [F.col("hardship_index").desc(), F.col("household_id").asc()]
+    )
     got = {r["household_id"]: (r["rank"], r["scope_size"]) for r in ranked.collect()}
     expected_order = sorted(rows, key=lambda r: (-r[2], r[0]))
     assert got == {r[0]: (i + 1, len(rows)) for i, r in enumerate(expected_order)}

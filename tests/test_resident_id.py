@@ -10,15 +10,15 @@ from tests.deliveries import check_char
 
 # Numbers published as valid examples (the standard's own example and widely cited ones).
 PUBLISHED_VALID = [
-    "11010519491231002X",   # GB 11643-1999 example, check character X
-    "440524188001010014",   # GB 11643-1999 example
+    "11010519491231002X",  # GB 11643-1999 example, check character X
+    "440524188001010014",  # GB 11643-1999 example
     "110101199003074477",
 ]
 
 INVALID = {
-    "11010519491231002Y": "person_id:bad_format",          # Y is not a check character
-    "11010519491231002x": "person_id:bad_format",          # lowercase x is not the standard's X
-    "1101051949123100": "person_id:bad_format",            # too short
+    "11010519491231002Y": "person_id:bad_format",  # Y is not a check character
+    "11010519491231002x": "person_id:bad_format",  # lowercase x is not the standard's X
+    "1101051949123100": "person_id:bad_format",  # too short
     "110105194912310021": "person_id:bad_check_character",  # last character changed
     "440524188001010015": "person_id:bad_check_character",
 }
@@ -42,17 +42,20 @@ def test_invalid_ids_fail_with_their_reason(spark):
     assert found == {i: [reason] for i, reason in INVALID.items()}
 
 
-@pytest.mark.parametrize("body,reason", [
-    ("37140219990230001", "person_id:bad_birth_date"),   # 30 February
-    ("37140220001301001", "person_id:bad_birth_date"),   # month 13
-    ("37140219000229001", "person_id:bad_birth_date"),   # 1900 is not a leap year
-    ("37140220230229001", "person_id:bad_birth_date"),
-    ("37140219990431001", "person_id:bad_birth_date"),   # 31 April
-    ("37140219990100001", "person_id:bad_birth_date"),   # day 0
-    ("99140219900101001", "person_id:bad_province"),     # 99 is no province
-    ("10140219900101001", "person_id:bad_province"),
-    ("72140219900101001", "person_id:bad_province"),
-])
+@pytest.mark.parametrize(
+    "body,reason",
+    [
+        ("37140219990230001", "person_id:bad_birth_date"),  # 30 February
+        ("37140220001301001", "person_id:bad_birth_date"),  # month 13
+        ("37140219000229001", "person_id:bad_birth_date"),  # 1900 is not a leap year
+        ("37140220230229001", "person_id:bad_birth_date"),
+        ("37140219990431001", "person_id:bad_birth_date"),  # 31 April
+        ("37140219990100001", "person_id:bad_birth_date"),  # day 0
+        ("99140219900101001", "person_id:bad_province"),  # 99 is no province
+        ("10140219900101001", "person_id:bad_province"),
+        ("72140219900101001", "person_id:bad_province"),
+    ],
+)
 def test_impossible_birth_date_or_province_is_bad_even_with_a_correct_check_character(spark, body, reason):
     number = body + check_char(body)
     assert _problems(spark, [number])[number] == [reason]

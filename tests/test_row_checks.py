@@ -13,8 +13,8 @@ from pipelines.settings import PROJECT_ROOT
 from tests.deliveries import resident_id
 
 CONTRACTS = load_contracts(PROJECT_ROOT / "schemas" / "sources")
-A = resident_id("371402", "19800101", 11)   # male
-B = resident_id("371402", "19820202", 22)   # female
+A = resident_id("371402", "19800101", 11)  # male
+B = resident_id("371402", "19820202", 22)  # female
 BAD_CHECK = A[:-1] + ("1" if A[-1] != "1" else "2")
 
 
@@ -51,24 +51,34 @@ def reasons_by_line(spark, source: str, lines: list[str]) -> dict[int, list[str]
     return {r["line_number"]: sorted(r["reasons"]) for r in checked.collect()}
 
 
-def resident(pid=A, name="张三", gender="1", birth="19800101", hh="H1", rel="01",
-             region="371402001001", rtype="1", status="1", status_date="") -> str:
+def resident(
+    pid=A,
+    name="张三",
+    gender="1",
+    birth="19800101",
+    hh="H1",
+    rel="01",
+    region="371402001001",
+    rtype="1",
+    status="1",
+    status_date="",
+) -> str:
     return ",".join([pid, name, gender, birth, hh, rel, region, rtype, status, status_date])
 
 
 RESIDENT_CASES = [
     (resident(), []),
     (resident(pid=B, name="李四", gender="2", birth="19820202", status="2", status_date="20260301"), []),
-    (resident()[: -1].rsplit(",", 1)[0], ["row:wrong_field_count"]),          # one field missing
+    (resident()[:-1].rsplit(",", 1)[0], ["row:wrong_field_count"]),  # one field missing
     (resident() + ",extra", ["row:wrong_field_count"]),
-    ("", ["row:wrong_field_count"]),                                           # an empty line
+    ("", ["row:wrong_field_count"]),  # an empty line
     (resident(name='"张,三'), ["row:unbalanced_quotes"]),
-    (resident(name='"张,三"'), []),                                           # a quoted comma is one field
+    (resident(name='"张,三"'), []),  # a quoted comma is one field
     (resident(pid=BAD_CHECK), ["person_id:bad_check_character"]),
     (resident(birth="19800102"), ["rule:birth_date_matches_id"]),
     (resident(gender="2"), ["rule:gender_matches_id"]),
     (resident(gender="3"), ["gender:not_in_codes"]),
-    (resident(birth="19800231"), ["birth_date:bad_date"]),                    # impossible date; rule not judged
+    (resident(birth="19800231"), ["birth_date:bad_date"]),  # impossible date; rule not judged
     (resident(rel="07"), ["relation_to_head:not_in_codes"]),
     (resident(rel="1"), ["relation_to_head:not_in_codes"]),
     (resident(region="37140200100"), ["region_code:bad_pattern"]),
@@ -88,8 +98,18 @@ def test_resident_row_reasons(spark, index):
     assert case_reasons(spark, "residents", RESIDENT_CASES, index) == RESIDENT_CASES[index][1]
 
 
-def settlement(sid="S1", pid=A, visit="inpatient", adm="2026-10-01", dis="2026-10-05", dx="I10",
-               total="1000.00", fund="600.00", oop="400.00", day="2026-10-05") -> str:
+def settlement(
+    sid="S1",
+    pid=A,
+    visit="inpatient",
+    adm="2026-10-01",
+    dis="2026-10-05",
+    dx="I10",
+    total="1000.00",
+    fund="600.00",
+    oop="400.00",
+    day="2026-10-05",
+) -> str:
     return ",".join([sid, pid, visit, adm, dis, dx, total, fund, oop, day])
 
 
@@ -104,7 +124,7 @@ SETTLEMENT_CASES = [
     (settlement(total='"12,5a"'), ["total_cost:bad_number"]),
     (settlement(total="-10", fund="0", oop="-10"), ["out_of_pocket:below_minimum", "total_cost:below_minimum"]),
     (settlement(oop="400.02"), ["rule:out_of_pocket_is_cost_minus_fund"]),
-    (settlement(oop="400.01"), []),                                          # within 0.01 holds
+    (settlement(oop="400.01"), []),  # within 0.01 holds
     (settlement(sid=""), ["settlement_id:missing"]),
     (settlement(pid="371402198001011"), ["person_id:bad_format"]),
     (settlement(day=""), ["settlement_date:missing"]),
@@ -138,26 +158,33 @@ def test_payment_row_reasons(spark, index):
 def test_conflicting_duplicate_key_makes_every_such_row_bad(spark):
     lines = [
         f"P1,{A},202610,pension,100",
-        f"P1,{A},202610,pension,200",      # same key, other content
+        f"P1,{A},202610,pension,200",  # same key, other content
         f"P2,{A},202610,pension,100",
-        f"P1,{A},202610,pension,100",      # exact copy of the first, but the key conflicts anyway
+        f"P1,{A},202610,pension,100",  # exact copy of the first, but the key conflicts anyway
     ]
     assert reasons_by_line(spark, "social_security", lines) == {
-        2: ["key:conflicting_duplicate"], 3: ["key:conflicting_duplicate"], 4: [], 5: ["key:conflicting_duplicate"],
+        2: ["key:conflicting_duplicate"],
+        3: ["key:conflicting_duplicate"],
+        4: [],
+        5: ["key:conflicting_duplicate"],
     }
 
 
 def test_exact_duplicate_lines_keep_the_first_and_quarantine_the_rest(spark):
     line = f"P1,{A},202610,pension,100"
     assert reasons_by_line(spark, "social_security", [f"P0,{A},202610,pension,1", line, line, line]) == {
-        2: [], 3: [], 4: ["key:duplicate_line"], 5: ["key:duplicate_line"],
+        2: [],
+        3: [],
+        4: ["key:duplicate_line"],
+        5: ["key:duplicate_line"],
     }
 
 
 def test_rows_without_a_key_take_no_part_in_duplicate_checks(spark):
     line = f",{A},202610,pension,100"
     assert reasons_by_line(spark, "social_security", [line, line]) == {
-        2: ["record_id:missing"], 3: ["record_id:missing"],
+        2: ["record_id:missing"],
+        3: ["record_id:missing"],
     }
 
 
@@ -170,7 +197,8 @@ def test_identical_lines_in_two_files_of_one_delivery_keep_the_first_file(spark)
     )
     checked = flag_duplicates(check_rows(df, contract, list(range(5))))
     assert {(r["source_file"], r["line_number"]): r["reasons"] for r in checked.collect()} == {
-        ("payments_1.csv", 9): [], ("payments_2.csv", 2): ["key:duplicate_line"],
+        ("payments_1.csv", 9): [],
+        ("payments_2.csv", 2): ["key:duplicate_line"],
     }
 
 
@@ -188,8 +216,15 @@ def test_same_key_in_two_deliveries_is_not_a_duplicate(spark):
 def test_reordered_delivered_columns_are_mapped_by_header(spark):
     contract = CONTRACTS["social_security"]
     # Delivered as: amount, item, period, person_id, record_id
-    df = spark.createDataFrame([(date(2026, 11, 10), "f.csv", 1, 2, f"100.50,pension,202610,{A},P1")],
-                               "extract_date date, source_file string, file_ordinal int, line_number long, raw_text string")
+    df = spark.createDataFrame(
+        [(date(2026, 11, 10), "f.csv", 1, 2, f"100.50,pension,202610,{A},P1")],
+        "extract_date date, source_file string, file_ordinal int, line_number long, raw_text string",
+    )
     row = flag_duplicates(check_rows(df, contract, [4, 3, 2, 1, 0])).collect()[0]
     assert (row["record_id"], row["period"], row["item"], str(row["amount"]), row["reasons"]) == (
-        "P1", "2026-10", "pension", "100.50", [])
+        "P1",
+        "2026-10",
+        "pension",
+        "100.50",
+        [],
+    )
