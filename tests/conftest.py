@@ -1,7 +1,6 @@
 """Shared fixtures: one local Spark session for the whole test run (one core, few shuffle
 partitions, no UI), one Prefect test server for the whole run, temporary landing folders
-and lakes per test, and the bundled sample run by the `lipmon` command: one night for the
-fast suite, two consecutive nights for the system tests."""
+and lakes per test, and the bundled sample's night run by the `lipmon` command."""
 
 from __future__ import annotations
 
@@ -16,9 +15,8 @@ import pytest
 from pipelines.settings import PROJECT_ROOT
 
 SAMPLE_KEY = "test-pseudonym-key"
-SAMPLE_DATES = [date(2026, 11, 27), date(2026, 11, 28)]  # the sample has daily settlements from 11-22
-# The fast suite's one night: the README's date, every delivery up to it landed at once.
-SAMPLE_DATE = SAMPLE_DATES[-1]
+# The sample's night: the README's date, every delivery up to it landed at once.
+SAMPLE_DATE = date(2026, 11, 28)
 QUIET = {"GX_ANALYTICS_ENABLED": "False", "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "DO_NOT_TRACK": "1"}
 
 
@@ -107,10 +105,3 @@ def sample_night(tmp_path_factory, prefect_server):
     lake = tmp_path_factory.mktemp("sample-night") / "lake"
     [output] = run_sample(lake, [SAMPLE_DATE])
     return lake, output
-
-
-@pytest.fixture(scope="session")
-def sample_nights(tmp_path_factory, prefect_server):
-    """The sample's nights of SAMPLE_DATES in order, in a lake of their own (system tests)."""
-    lake = tmp_path_factory.mktemp("sample-nights") / "lake"
-    return lake, run_sample(lake, SAMPLE_DATES)

@@ -16,7 +16,7 @@ HOUSEHOLDS = 120
 
 
 @pytest.mark.system
-def test_bench_measures_a_cold_run_and_repeated_steady_nights(tmp_path):
+def test_bench_measures_a_cold_run_and_repeated_steady_nights(tmp_path, prefect_server):
     out = tmp_path / "result.json"
     done = subprocess.run(
         [

@@ -28,11 +28,11 @@ import pytest
 
 from pipelines.settings import PROJECT_ROOT
 from pipelines.spark import find_java_home
-from tests.conftest import SAMPLE_DATES, SAMPLE_KEY, lipmon_command
+from tests.conftest import SAMPLE_DATE, SAMPLE_KEY, lipmon_command
 
 pytestmark = pytest.mark.system
 
-DAY = SAMPLE_DATES[0]
+DAY = SAMPLE_DATE
 SPARK_CLASS = Path(pyspark.__file__).parent / "bin" / "spark-class"
 
 
@@ -221,9 +221,9 @@ def test_each_spark_step_ran_as_an_application_on_the_cluster_with_two_executors
     assert {a["name"] for a in finished} >= {f"lipmon-{s}-{DAY}" for s in ("ingest", "snapshot", "relink", "push")}
 
 
-def test_the_cluster_night_equals_the_local_mode_night_row_for_row(cluster_night, sample_nights):
+def test_the_cluster_night_equals_the_local_mode_night_row_for_row(cluster_night, sample_night):
     lake, _, _ = cluster_night
-    local_lake, _ = sample_nights
+    local_lake, _ = sample_night
     compared = _compared_partitions(local_lake)
     assert compared == _compared_partitions(lake)
     assert len(compared) > 10
@@ -235,10 +235,10 @@ def test_the_cluster_night_equals_the_local_mode_night_row_for_row(cluster_night
 
 
 def test_lipmon_compare_says_equal_for_the_two_runs_and_names_a_changed_partition(
-    cluster_night, sample_nights, viewfs_lake, spark, tmp_path
+    cluster_night, sample_night, viewfs_lake, spark, tmp_path
 ):
     lake, _, _ = cluster_night
-    local_lake, _ = sample_nights
+    local_lake, _ = sample_night
     uri, _, hadoop_conf = viewfs_lake
     done = subprocess.run(
         [*lipmon_command(), "compare", str(local_lake), uri, "--date", DAY.isoformat()],

@@ -70,7 +70,7 @@ def _tables(lake: Path) -> dict[str, list]:
 
 
 @pytest.mark.system
-def test_killed_publishing_leaves_old_or_new_outputs_and_a_rerun_matches_an_uninterrupted_run(tmp_path):
+def test_killed_publishing_leaves_old_or_new_outputs_and_a_rerun_matches_an_uninterrupted_run(tmp_path, prefect_server):
     landing = tmp_path / "landing"
     small_city(landing)
     wider = tmp_path / "wider.yaml"
