@@ -12,6 +12,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from pipelines.lease import LakeLease
 from pipelines.run.logs import configure_logging, quiet_prefect
 from pipelines.run.params import BackfillParameters, RunParameters, today
 from pipelines.settings import Settings
@@ -87,6 +88,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--date", type=_date, default=None, help="snapshot date YYYY-MM-DD (default: today in Asia/Shanghai)"
+    )
+    p.add_argument(
+        "--rotate-pseudonym-key",
+        action="store_true",
+        help="the pseudonym key changes on purpose: carry the alert lifecycle across (see the README)",
     )
     _common(p)
     _submit_option(p)
@@ -182,8 +188,9 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
     if not settings.landing.is_dir():
         raise UsageError(f"--landing {settings.landing}: no such folder")
     contracts = load_contracts(settings.contracts_dir)
-    spark = build_spark(settings.master)
-    report = ingest(spark, Lake(settings.lake), settings.landing, contracts, as_of=as_of, force=args.force)
+    with LakeLease(settings.lake, command="ingest", date=as_of.isoformat()):
+        spark = build_spark(settings.master)
+        report = ingest(spark, Lake(settings.lake), settings.landing, contracts, as_of=as_of, force=args.force)
     print("\n".join(summary_lines(report)))
     print(f"report: {Lake(settings.lake).run_dir(as_of) / 'ingest.json'}")
     if report.failures:
@@ -211,7 +218,9 @@ def run_parameters(args: argparse.Namespace) -> Any:
     try:
         if args.command == "backfill":
             return BackfillParameters(start=args.start, end=args.end, push=args.push, **common)
-        return RunParameters(snapshot_date=args.date or today(), **common)
+        return RunParameters(
+            snapshot_date=args.date or today(), rotate_pseudonym_key=args.rotate_pseudonym_key, **common
+        )
     except ValidationError as exc:
         raise UsageError("; ".join(e["msg"].removeprefix("Value error, ") for e in exc.errors())) from None
 
@@ -256,8 +265,8 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     from pipelines.run.flows import nightly
 
     quiet_prefect()
-
-    record = nightly(params)
+    with LakeLease(settings.lake, command="run", date=params.snapshot_date.isoformat()):  # before Prefect starts
+        record = nightly(params)
     _print_night(record)
     print(f"manifest: {settings.lake / 'runs' / params.snapshot_date.isoformat() / 'manifest.json'}")
     return 0
@@ -268,8 +277,9 @@ def cmd_backfill(args: argparse.Namespace, settings: Settings) -> int:
     from pipelines.run.flows import backfill
 
     quiet_prefect()
-
-    for day, record in zip(params.dates(), backfill(params)):
+    with LakeLease(settings.lake, command="backfill", date=f"{params.start}..{params.end}"):
+        records = backfill(params)
+    for day, record in zip(params.dates(), records):
         snap = record["snapshot"]
         print(
             f"{day}: households {snap['households']}, alerts {snap['alerts']} {snap['alerts_by_status']}, "

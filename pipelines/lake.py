@@ -19,7 +19,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from pipelines.storage import Location, glob, listing, rename, rmtree, write_atomically
+from pipelines.storage import Location, glob, listing, rename, restrict, rmtree, write_atomically
 from pipelines.tables import SOURCE_ZONES, Table
 
 # In runs/D/: written last by a run that published everything; withdrawn when a run of D starts.
@@ -52,10 +52,22 @@ class Lake:
         return reader.parquet(str(self.path(table, day)))
 
     def publish(self, staged: Location, table: Table, day: date) -> Location:
-        """Swap a staged partition into place (see `publish`)."""
+        """Swap a staged partition into place (see `publish`). The restricted zone, which
+        names people, is readable by the lake's owner only."""
         final = self.path(table, day)
+        if table.zone == "restricted":
+            self.restricted_zone()
         publish(staged, final)
         return final
+
+    def restricted_zone(self) -> Location:
+        """`<lake>/restricted`, created if need be, readable by the lake's owner only (700):
+        nothing below it (alerts with names, the push queue, ledger and outbox, the default
+        pseudonym key file) can be reached by another user."""
+        folder = self.root / "restricted"
+        folder.mkdir(parents=True, exist_ok=True)
+        restrict(folder)
+        return folder
 
     def remove(self, table: Table, day: date) -> None:
         remove(self.path(table, day))
@@ -82,8 +94,13 @@ class Lake:
         return sorted(found)
 
     def staging(self) -> Location:
-        path = self.root / "_staging" / uuid.uuid4().hex
-        path.mkdir(parents=True, exist_ok=True)
+        """A fresh folder under `<lake>/_staging`, which is readable by the lake's owner
+        only: restricted partitions are written there before they are published."""
+        base = self.root / "_staging"
+        base.mkdir(parents=True, exist_ok=True)
+        restrict(base)
+        path = base / uuid.uuid4().hex
+        path.mkdir()
         return path
 
 

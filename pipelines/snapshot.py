@@ -132,14 +132,28 @@ def _previous_run(lake: Lake, as_of: date) -> date | None:
 
 
 def _lifecycle(
-    spark: SparkSession, lake: Lake, outputs: dict[str, OutputContract], current: DataFrame, as_of: date
+    spark: SparkSession,
+    lake: Lake,
+    outputs: dict[str, OutputContract],
+    current: DataFrame,
+    as_of: date,
+    key: bytes,
 ) -> tuple[DataFrame, DataFrame, date | None]:
-    """Today's alerts with their lifecycle, the resolutions, and the previous run's date."""
+    """Today's alerts with their lifecycle, the resolutions, and the previous run's date.
+
+    The previous run's alerts are read from their restricted copy and keyed again with
+    this run's pseudonym key, from the household number: after a deliberate rotation of the
+    key, households keep their status and first_seen_date, and no resolution is invented
+    (with an unchanged key this gives the very keys that were published)."""
     previous_date = _previous_run(lake, as_of)
     if previous_date is None:
         empty = spark.createDataFrame([], outputs["alert_resolutions"].schema())
         return with_lifecycle(current, None, as_of), empty, None
-    previous = lake.read(spark, ALERTS, previous_date, outputs["alerts"].schema())
+    previous = (
+        lake.read(spark, RESTRICTED_ALERTS, previous_date, outputs["restricted_alerts"].schema())
+        .withColumn("household_key", hmac_sha256_hex(F.col("household_id"), key))
+        .select(*outputs["alerts"].schema().fieldNames())
+    )
     return with_lifecycle(current, previous, as_of), resolutions(current, previous, previous_date), previous_date
 
 
@@ -200,7 +214,9 @@ def build_snapshot(
     ]
     if unpriced:
         raise ConfigError(f"no dibao standard in force on {as_of} for county {', '.join(sorted(unpriced))}")
-    alerts, resolved, result.previous_run = _lifecycle(spark, lake, outputs, scored.where(F.size("rules") > 0), as_of)
+    alerts, resolved, result.previous_run = _lifecycle(
+        spark, lake, outputs, scored.where(F.size("rules") > 0), as_of, key
+    )
     alerts = alerts.persist(StorageLevel.MEMORY_AND_DISK)
     staging = lake.staging()
     try:
@@ -245,7 +261,7 @@ def build_snapshot(
     return result
 
 
-def relink_lifecycle(spark: SparkSession, lake: Lake, *, after: date) -> list[date]:
+def relink_lifecycle(spark: SparkSession, lake: Lake, *, after: date, key: bytes) -> list[date]:
     """Re-derive the lifecycle of the published dates after `after`, oldest first, each
     against its own predecessor, and republish those whose lifecycle changed. Rules,
     index and profiles of those dates stay as computed. Stops at the first date whose
@@ -257,7 +273,7 @@ def relink_lifecycle(spark: SparkSession, lake: Lake, *, after: date) -> list[da
         current = lake.read(spark, RESTRICTED_ALERTS, day, outputs["restricted_alerts"].schema()).drop(
             *LIFECYCLE_COLUMNS
         )
-        alerts, resolved, previous_date = _lifecycle(spark, lake, outputs, current, day)
+        alerts, resolved, previous_date = _lifecycle(spark, lake, outputs, current, day, key)
         staging = lake.staging()
         try:
             staged = _stage_lifecycle(alerts, resolved, outputs, staging)

@@ -185,6 +185,30 @@ class HadoopPath:
     def write_text(self, text: str, encoding: str = "utf-8") -> None:
         self.write_bytes(text.encode(encoding))
 
+    def create_new(self, data: bytes) -> bool:
+        """Create the file only if it does not exist (one NameNode operation on HDFS);
+        False if it exists."""
+        fs, path = self._fs(), self._path()
+        try:
+            stream = fs.create(path, False)
+        except Exception as exc:  # py4j wraps FileAlreadyExistsException
+            if "FileAlreadyExists" in str(exc) or fs.exists(path):
+                return False
+            raise
+        try:
+            stream.write(bytearray(data))
+            stream.hsync()
+        finally:
+            stream.close()
+        return True
+
+    def restrict(self) -> None:
+        """Readable by the owner only (mode 700 for a folder, 600 for a file)."""
+        jvm = _jvm()
+        fs, path = self._fs(), self._path()
+        mode = "700" if fs.getFileStatus(path).isDirectory() else "600"
+        fs.setPermission(path, jvm.org.apache.hadoop.fs.permission.FsPermission(mode))
+
 
 Location = Path | HadoopPath
 
@@ -224,6 +248,31 @@ def rmtree(path: Location) -> None:
         shutil.rmtree(path, ignore_errors=True)
         return
     path._fs().delete(path._path(), True)
+
+
+def create_new(path: Location, data: bytes) -> bool:
+    """Create a file with `data` only if no file of that name exists, atomically (one
+    exclusive create); False if one exists. What two processes racing for the name agree on."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if is_remote(path):
+        return path.create_new(data)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    except FileExistsError:
+        return False
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+    return True
+
+
+def restrict(path: Location) -> None:
+    """Make a folder or file readable by its owner only (700 / 600)."""
+    if is_remote(path):
+        path.restrict()
+    else:
+        path.chmod(0o700 if path.is_dir() else 0o600)
 
 
 def glob(folder: Location, pattern: str) -> list[Location]:

@@ -121,3 +121,27 @@ def test_the_log_tells_the_story_of_the_night_without_noise(sample_night):
         "prefect.io/docs",
     ):
         assert noise not in output, noise
+
+
+def test_the_restricted_zone_and_the_key_file_are_the_owners_alone(sample_night):
+    lake, _ = sample_night
+    for folder in (lake / "restricted", lake / "_staging"):
+        assert folder.stat().st_mode & 0o077 == 0, folder  # nothing below it reachable by others
+    assert (lake / "gold").stat().st_mode & 0o005 == 0o005  # analysts' tables stay readable
+    assert not (lake / "restricted" / "pseudonym.key").exists()  # the key came from the environment
+
+
+def test_no_id_number_or_name_in_the_run_records(sample_night):
+    """The manifest, the ingest and snapshot reports and the quality report (Data Docs) of
+    the night are read by everyone: none holds an ID number or a name."""
+    lake, _ = sample_night
+    residents = pd.concat(pd.read_parquet(p) for p in (lake / "bronze/residents").glob("extract_date=*"))
+    quarantined = pd.concat(pd.read_parquet(p) for p in (lake / "quarantine/residents").glob("extract_date=*"))
+    secrets = {s for s in set(residents["person_id"]) | set(residents["name"]) if s and len(s) >= 2}
+    secrets |= {field for line in quarantined["raw_text"] for field in line.split(",")[:2] if len(field) >= 15}
+    records = [p for p in (lake / "runs").rglob("*") if p.is_file()]
+    assert any(p.name == "manifest.json" for p in records) and any(p.suffix == ".html" for p in records)
+    for path in records:
+        text = path.read_text(encoding="utf-8", errors="replace")
+        leaked = [s for s in secrets if s in text]
+        assert not leaked, f"{path.relative_to(lake)} shows personal data ({len(leaked)} values)"

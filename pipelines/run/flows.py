@@ -22,6 +22,7 @@ from typing import Any
 from prefect import flow, get_run_logger, task
 from prefect.schedules import Cron
 
+from pipelines.lease import LakeLease
 from pipelines.run.launch import run_step
 from pipelines.run.manifest import write_manifest
 from pipelines.run.params import BackfillParameters, RunParameters, today
@@ -88,14 +89,20 @@ def manifest(params: RunParameters, contents: dict[str, Any]) -> str:
 
 @flow(name="lipmon-nightly", log_prints=True)
 def nightly(params: RunParameters) -> dict[str, Any]:
-    """One snapshot date: configuration, ingest, quality gate, profiles/index/alerts, the
-    lifecycle of later dates, push (unless params.push is false), manifest."""
+    """One snapshot date, holding the lake's lease: configuration, ingest, quality gate,
+    profiles/index/alerts, the lifecycle of later dates, push (unless params.push is
+    false), manifest. A run stopped by its configuration (a bad setting, a changed
+    pseudonym key) has done nothing and writes no manifest: the date stays as it was."""
+    with LakeLease(params.settings().lake, command="run", date=params.snapshot_date.isoformat()):
+        return _night(params)
+
+
+def _night(params: RunParameters) -> dict[str, Any]:
     record: dict[str, Any] = {"outcome": "running", "durations": {}}
     durations = record["durations"]
-    step = "configuration"
+    record["configuration"], durations["configuration"] = configuration(params)
+    step = "ingest"
     try:
-        record["configuration"], durations[step] = configuration(params)
-        step = "ingest"
         record["ingest"], durations[step] = ingest(params)
         step = "quality_gate"
         record["freshness"], durations[step] = quality_gate(params, record["ingest"])
@@ -120,9 +127,11 @@ def nightly(params: RunParameters) -> dict[str, Any]:
 
 @flow(name="lipmon-backfill")
 def backfill(params: BackfillParameters) -> list[dict[str, Any]]:
-    """Rerun the nightly flow for every date of the range, in order; the last one re-derives
-    the alert lifecycle of the published dates after the range."""
-    return [nightly(params.run(day)) for day in params.dates()]
+    """Rerun the nightly flow for every date of the range, in order, holding the lake's
+    lease throughout; the last one re-derives the alert lifecycle of the published dates
+    after the range."""
+    with LakeLease(params.settings().lake, command="backfill", date=f"{params.start}..{params.end}"):
+        return [nightly(params.run(day)) for day in params.dates()]
 
 
 @flow(name="lipmon-nightly-scheduled")

@@ -51,6 +51,7 @@ class RunParameters(Locations):
     snapshot_date: date
     push: bool = True
     relink_later: bool = True
+    rotate_pseudonym_key: bool = False
 
     @field_validator("snapshot_date")
     @classmethod

@@ -26,7 +26,7 @@ from pyspark.sql import SparkSession
 from pipelines.contracts import load_contracts
 from pipelines.contracts.outputs import output_contract
 from pipelines.ingest.run import ingest
-from pipelines.lake import SUCCESS_MARKER, Lake
+from pipelines.lake import SUCCESS_MARKER, Lake, read_json
 from pipelines.policy import load_policy
 from pipelines.pseudonym import fingerprint, load_key
 from pipelines.push.deliver import push_queued
@@ -49,22 +49,61 @@ def _spark(settings: Settings) -> SparkSession:
     return build_spark(settings.master)
 
 
+class PseudonymKeyChanged(RuntimeError):
+    """The pseudonym key differs from the latest published run's, and no rotation was asked for."""
+
+
+def latest_key_fingerprint(lake: Lake) -> tuple[date, str] | None:
+    """The pseudonym key fingerprint of the latest published run (the latest date with
+    `_SUCCESS` whose manifest records one), with its date."""
+    for day in reversed(lake.run_dates()):
+        if not (lake.run_dir(day) / SUCCESS_MARKER).exists():
+            continue
+        found = (read_json(lake.run_dir(day) / "manifest.json") or {}).get("configuration", {})
+        if found.get("pseudonym_key_fingerprint"):
+            return day, found["pseudonym_key_fingerprint"]
+    return None
+
+
+def key_continuity(lake: Lake, current: str, *, rotate: bool) -> dict[str, Any] | None:
+    """Compare this run's key with the latest published run's: the same key goes on; a
+    different one stops the run unless a rotation was asked for, which is then recorded."""
+    latest = latest_key_fingerprint(lake)
+    if latest is None or latest[1] == current:
+        if rotate:
+            log.warning("--rotate-pseudonym-key: the key is the one the latest published run used; nothing rotates")
+        return None
+    day, previous = latest
+    if not rotate:
+        raise PseudonymKeyChanged(
+            f"the pseudonym key (fingerprint {current}) is not the one the latest published run used "
+            f"({previous}, on {day}): every household_key would change and every alert look new. Set the "
+            f"same LIPMON_PSEUDONYM_KEY or key file; to change the key on purpose, run with --rotate-pseudonym-key"
+        )
+    log.warning("pseudonym key rotated: fingerprint %s (latest published run, %s) -> %s", previous, day, current)
+    return {"from": previous, "to": current, "latest_published_run": day.isoformat()}
+
+
 def check_configuration(params: RunParameters) -> Result:
-    """Fail before any work on a bad configuration; the facts the manifest records. The
-    date's `_SUCCESS` marker is withdrawn until this run has published everything."""
+    """Fail before any work on a bad configuration or a changed pseudonym key; the facts
+    the manifest records. The date's `_SUCCESS` marker is withdrawn until this run has
+    published everything."""
     settings = params.settings()
     if is_remote(settings.lake) and not params.spark_submit:
         # A lake at a URI is reached through Spark's JVM: start the session, with its
         # settings, before anything touches the lake.
         _spark(settings)
     lake = Lake(settings.lake)
-    (lake.run_dir(params.snapshot_date) / SUCCESS_MARKER).unlink(missing_ok=True)
     policy = load_policy(settings.config)
     policy.standards_on(params.snapshot_date)
     load_contracts(settings.contracts_dir)
+    key_fingerprint = fingerprint(load_key(lake.root / policy.pseudonym.key_file))
+    rotation = key_continuity(lake, key_fingerprint, rotate=params.rotate_pseudonym_key)
+    (lake.run_dir(params.snapshot_date) / SUCCESS_MARKER).unlink(missing_ok=True)
     return {
         "policy_hash": policy.digest(),
-        "pseudonym_key_fingerprint": fingerprint(load_key(lake.root / policy.pseudonym.key_file)),
+        "pseudonym_key_fingerprint": key_fingerprint,
+        **({"pseudonym_key_rotation": rotation} if rotation else {}),
     }
 
 
@@ -137,7 +176,9 @@ def step_relink(params: RunParameters) -> Result:
     """Re-derive the alert lifecycle of the published dates after this one (they compared
     with alerts this run has just replaced)."""
     settings = params.settings()
-    relinked = relink_lifecycle(_spark(settings), Lake(settings.lake), after=params.snapshot_date)
+    lake = Lake(settings.lake)
+    key = load_key(lake.root / load_policy(settings.config).pseudonym.key_file)
+    relinked = relink_lifecycle(_spark(settings), lake, after=params.snapshot_date, key=key)
     if relinked:
         log.info("lifecycle re-derived for the later dates %s", ", ".join(map(str, relinked)))
     return {"relinked": [d.isoformat() for d in relinked]}
