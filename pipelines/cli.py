@@ -183,13 +183,16 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
     from pipelines.ingest.run import ingest, summary_lines
     from pipelines.lake import Lake
     from pipelines.spark import build_spark
+    from pipelines.storage import is_remote
 
     as_of = args.date or today()
     if not settings.landing.is_dir():
         raise UsageError(f"--landing {settings.landing}: no such folder")
     contracts = load_contracts(settings.contracts_dir)
+    # A lake at a URI is reached through Spark's JVM: the session (with its settings) first.
+    spark = build_spark(settings.master) if is_remote(settings.lake) else None
     with LakeLease(settings.lake, command="ingest", date=as_of.isoformat()):
-        spark = build_spark(settings.master)
+        spark = spark or build_spark(settings.master)
         report = ingest(spark, Lake(settings.lake), settings.landing, contracts, as_of=as_of, force=args.force)
     print("\n".join(summary_lines(report)))
     print(f"report: {Lake(settings.lake).run_dir(as_of) / 'ingest.json'}")
@@ -263,8 +266,10 @@ def _push_line(record: dict) -> str:
 def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     params = run_parameters(args)
     from pipelines.run.flows import nightly
+    from pipelines.run.steps import reach_lake
 
     quiet_prefect()
+    reach_lake(params)
     with LakeLease(settings.lake, command="run", date=params.snapshot_date.isoformat()):  # before Prefect starts
         record = nightly(params)
     _print_night(record)
@@ -275,8 +280,10 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_backfill(args: argparse.Namespace, settings: Settings) -> int:
     params = run_parameters(args)
     from pipelines.run.flows import backfill
+    from pipelines.run.steps import reach_lake
 
     quiet_prefect()
+    reach_lake(params)
     with LakeLease(settings.lake, command="backfill", date=f"{params.start}..{params.end}"):
         records = backfill(params)
     for day, record in zip(params.dates(), records):

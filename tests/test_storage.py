@@ -14,6 +14,7 @@ from pathlib import Path, PurePosixPath
 import pytest
 
 from pipelines.lake import SUCCESS_MARKER, Lake, publish, read_json, recover, remove, write_json, write_lines
+from pipelines.lease import LEASE_FILE, LakeBusy, LakeLease
 from pipelines.pseudonym import fingerprint, load_key
 from pipelines.published import NotPublished, describe_outputs, published_files, read_published
 from pipelines.storage import HadoopPath, lake_location, local_copy, read_lines
@@ -115,6 +116,17 @@ def test_a_new_pseudonym_key_on_a_hadoop_filesystem_is_owner_only_and_read_back(
     assert stat.S_IMODE(physical.stat().st_mode) == 0o600
     assert physical.read_text().strip().encode() == key and len(key) == 64
     assert fingerprint(load_key(uri / "restricted" / "pseudonym.key")) == fingerprint(key)
+
+
+def test_the_lease_on_a_hadoop_filesystem_is_exclusive_and_the_restricted_zone_owner_only(viewfs):
+    uri, folder = viewfs
+    with LakeLease(uri, command="run", date="2026-11-28", timeout=60):
+        assert json.loads((folder / LEASE_FILE).read_text())["command"] == "run"
+        with pytest.raises(LakeBusy, match="held by `lipmon run` for 2026-11-28"):
+            LakeLease(uri, command="ingest", date="2026-11-29", timeout=60)._acquire()
+    assert not (folder / LEASE_FILE).exists()
+    Lake(uri).restricted_zone()
+    assert stat.S_IMODE((folder / "restricted").stat().st_mode) == 0o700
 
 
 def test_data_docs_written_locally_are_put_back_and_fetched_again(viewfs):

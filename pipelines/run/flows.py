@@ -26,7 +26,7 @@ from pipelines.lease import LakeLease
 from pipelines.run.launch import run_step
 from pipelines.run.manifest import write_manifest
 from pipelines.run.params import BackfillParameters, RunParameters, today
-from pipelines.run.steps import STEPS, Result
+from pipelines.run.steps import STEPS, Result, reach_lake
 
 NIGHTLY_CRON = "0 2 * * *"
 TIMEZONE = "Asia/Shanghai"
@@ -93,6 +93,7 @@ def nightly(params: RunParameters) -> dict[str, Any]:
     profiles/index/alerts, the lifecycle of later dates, push (unless params.push is
     false), manifest. A run stopped by its configuration (a bad setting, a changed
     pseudonym key) has done nothing and writes no manifest: the date stays as it was."""
+    reach_lake(params)
     with LakeLease(params.settings().lake, command="run", date=params.snapshot_date.isoformat()):
         return _night(params)
 
@@ -130,6 +131,7 @@ def backfill(params: BackfillParameters) -> list[dict[str, Any]]:
     """Rerun the nightly flow for every date of the range, in order, holding the lake's
     lease throughout; the last one re-derives the alert lifecycle of the published dates
     after the range."""
+    reach_lake(params)
     with LakeLease(params.settings().lake, command="backfill", date=f"{params.start}..{params.end}"):
         return [nightly(params.run(day)) for day in params.dates()]
 

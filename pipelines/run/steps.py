@@ -33,7 +33,7 @@ from pipelines.push.deliver import push_queued
 from pipelines.push.queue import queue_messages
 from pipelines.push.sinks import open_sink
 from pipelines.quality.gate import check_landed, freshness
-from pipelines.run.params import RunParameters
+from pipelines.run.params import Locations, RunParameters
 from pipelines.settings import Settings
 from pipelines.snapshot import build_snapshot, relink_lifecycle
 from pipelines.spark import build_spark
@@ -84,15 +84,20 @@ def key_continuity(lake: Lake, current: str, *, rotate: bool) -> dict[str, Any] 
     return {"from": previous, "to": current, "latest_published_run": day.isoformat()}
 
 
+def reach_lake(params: Locations) -> None:
+    """A lake at a URI is reached through Spark's JVM: in-process runs start the Spark
+    session, with its settings, before anything (the lease first) touches the lake."""
+    settings = params.settings()
+    if is_remote(settings.lake) and not params.spark_submit:
+        _spark(settings)
+
+
 def check_configuration(params: RunParameters) -> Result:
     """Fail before any work on a bad configuration or a changed pseudonym key; the facts
     the manifest records. The date's `_SUCCESS` marker is withdrawn until this run has
     published everything."""
+    reach_lake(params)
     settings = params.settings()
-    if is_remote(settings.lake) and not params.spark_submit:
-        # A lake at a URI is reached through Spark's JVM: start the session, with its
-        # settings, before anything touches the lake.
-        _spark(settings)
     lake = Lake(settings.lake)
     policy = load_policy(settings.config)
     policy.standards_on(params.snapshot_date)
