@@ -176,7 +176,7 @@ def machine() -> dict:
     }
 
 
-def _spread(nights: list[dict]) -> dict:
+def steady_spread(nights: list[dict]) -> dict:
     """Median and spread of repeated runs of one night."""
     walls = sorted(n["wall_seconds"] for n in nights)
     peaks = [n["peak_tree_rss_bytes"] for n in nights]
@@ -221,7 +221,7 @@ def bench_city(
         nights.append(_night(landing, lake, as_of + timedelta(days=1), work, env, run_options or []))
     shutil.rmtree(after_cold, ignore_errors=True)
     # The median run stands for the steady night (the lower median: the faster of two).
-    spread = _spread(nights)
+    spread = steady_spread(nights)
     steady = next(n for n in nights if n["wall_seconds"] == spread["median_wall_seconds"])
     result = {
         "households": households,
