@@ -48,14 +48,17 @@ def prefect_server():
 
 @pytest.fixture(scope="session")
 def spark():
+    """One local Spark for the session: one core by default (unit tests of small frames);
+    LIPMON_TEST_SPARK_MASTER=local[2] gives the system tests' in-process nights both cores."""
     from pipelines.spark import build_spark
 
+    master = os.environ.get("LIPMON_TEST_SPARK_MASTER", "local[1]")
     session = build_spark(
-        "local[1]",
+        master,
         app_name="lipmon-tests",
         extra={
             "spark.sql.shuffle.partitions": "2",
-            "spark.default.parallelism": "1",
+            "spark.default.parallelism": "1" if master == "local[1]" else "2",
         },
     )
     yield session
