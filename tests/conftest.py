@@ -82,11 +82,13 @@ def lipmon_command() -> list[str]:
     return [str(script)] if script.exists() else [sys.executable, "-m", "pipelines.cli"]
 
 
-def run_sample(lake: Path, days: list[date]) -> list[str]:
-    """The bundled sample run as a user runs it (`lipmon run`, local mode, in its own
-    process) for `days` in order into `lake`: what each run printed."""
+def run_sample(lake: Path, days: list[date], landing: Path | None = None) -> list[str]:
+    """Nights run as a user runs them (`lipmon run`, local mode, in its own process) for
+    `days` in order into `lake`, of the bundled sample or of `landing`: what each printed."""
     env = {**os.environ, "LIPMON_PSEUDONYM_KEY": SAMPLE_KEY, "LIPMON_LAKE": str(lake)}
     env.pop("LIPMON_LANDING", None)
+    if landing is not None:
+        env["LIPMON_LANDING"] = str(landing)
     output = []
     for day in days:
         done = subprocess.run(

@@ -31,7 +31,7 @@ import pytest
 
 from pipelines.settings import PROJECT_ROOT
 from pipelines.spark import find_java_home
-from tests.conftest import SAMPLE_KEY, lipmon_command
+from tests.conftest import SAMPLE_KEY, lipmon_command, run_sample
 from tests.deliveries import small_city
 
 pytestmark = pytest.mark.system
@@ -50,16 +50,7 @@ def landing(tmp_path_factory) -> Path:
 def local_lake(landing, tmp_path_factory, prefect_server) -> Path:
     """The same night in local mode (`lipmon run`, its own process, local[2])."""
     lake = tmp_path_factory.mktemp("local") / "lake"
-    env = {**os.environ, "LIPMON_PSEUDONYM_KEY": SAMPLE_KEY}
-    done = subprocess.run(
-        [*lipmon_command(), "run", "--date", DAY.isoformat(), "--landing", str(landing), "--lake", str(lake)],
-        env=env,
-        cwd=PROJECT_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
+    run_sample(lake, [DAY], landing)
     return lake
 
 
