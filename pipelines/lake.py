@@ -48,6 +48,8 @@ class Lake:
 
     def read(self, spark: Any, table: Table, day: date, schema: Any = None) -> Any:
         """A Parquet partition as a Spark DataFrame, with the given schema where there is one."""
+        if table.format != "parquet":
+            raise ValueError(f"{table.id} is written as {table.format}, not Parquet")
         reader = spark.read if schema is None else spark.read.schema(schema)
         return reader.parquet(str(self.path(table, day)))
 

@@ -16,7 +16,7 @@ import secrets
 from pyspark.sql import Column
 from pyspark.sql import functions as F
 
-from pipelines.storage import Location, is_remote, restrict
+from pipelines.storage import Location, is_remote
 
 log = logging.getLogger(__name__)
 
@@ -51,8 +51,6 @@ def load_key(key_file: Location) -> bytes:
             raise ValueError(f"pseudonym key file {key_file} is empty")
         return key.encode("utf-8")
     key_file.parent.mkdir(parents=True, exist_ok=True)
-    if key_file.parent.name == "restricted":  # the default place: the lake's restricted zone
-        restrict(key_file.parent)
     new_key = secrets.token_hex(32) + "\n"
     if is_remote(key_file):
         key_file.write_bytes(new_key.encode("utf-8"), durable=True, permission="600")

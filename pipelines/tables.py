@@ -18,17 +18,16 @@ class Table:
     """One partitioned table of the lake: `<zone>/<name>/<partition>=<date>/`.
 
     `contract`: the output contract (`schemas/outputs/<contract>.yaml`) of a published
-    table, or the source contract of bronze and quarantine. `snapshot_output`: written by
-    the snapshot step for each date, listed in the run manifest's `outputs`, compared by
-    `lipmon compare`. `lifecycle`: rewritten when the alert lifecycle of a date is
-    re-derived."""
+    table, or the source contract of bronze and quarantine. `format`: how its files
+    are written (Parquet, or JSON Lines for the push). `lifecycle`: rewritten when the alert
+    lifecycle of a date is re-derived. The snapshot step's outputs (SNAPSHOT_TABLES below)
+    are listed in the run manifest's `outputs` and compared by `lipmon compare`."""
 
     zone: Zone
     name: str
     partition: Literal["extract_date", "snapshot_date"]
     contract: str | None = None
     format: Format = "parquet"
-    snapshot_output: bool = False
     lifecycle: bool = False
 
     @property
@@ -41,14 +40,10 @@ class Table:
 
 
 # The snapshot step's outputs, in the order the manifest lists them.
-HOUSEHOLD_PROFILE = Table("gold", "household_profile", "snapshot_date", "household_profile", snapshot_output=True)
-ALERTS = Table("gold", "alerts", "snapshot_date", "alerts", snapshot_output=True, lifecycle=True)
-ALERT_RESOLUTIONS = Table(
-    "gold", "alert_resolutions", "snapshot_date", "alert_resolutions", snapshot_output=True, lifecycle=True
-)
-RESTRICTED_ALERTS = Table(
-    "restricted", "alerts", "snapshot_date", "restricted_alerts", snapshot_output=True, lifecycle=True
-)
+HOUSEHOLD_PROFILE = Table("gold", "household_profile", "snapshot_date", "household_profile")
+ALERTS = Table("gold", "alerts", "snapshot_date", "alerts", lifecycle=True)
+ALERT_RESOLUTIONS = Table("gold", "alert_resolutions", "snapshot_date", "alert_resolutions", lifecycle=True)
+RESTRICTED_ALERTS = Table("restricted", "alerts", "snapshot_date", "restricted_alerts", lifecycle=True)
 # The push: messages waiting (one JSON Lines partition a date, written by Spark) and the
 # ledger of messages delivered (appended one file per batch). The outbox sink's folder is
 # configurable (policy `push.outbox.folder`) and is not a table of the lake's own.

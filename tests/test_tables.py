@@ -111,3 +111,8 @@ def test_compare_lists_the_snapshot_partitions_of_the_date_and_deliveries_up_to_
         "gold/alerts/snapshot_date=2026-11-28",
         "restricted/alerts/snapshot_date=2026-11-28",
     ]
+
+
+def test_reading_a_table_as_parquet_is_refused_for_one_written_as_json(tmp_path: Path):
+    with pytest.raises(ValueError, match="restricted/push_queue is written as json, not Parquet"):
+        Lake(tmp_path).read(None, PUSH_QUEUE, D1)  # refused before Spark is asked anything

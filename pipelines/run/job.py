@@ -13,7 +13,6 @@ from typing import Any
 from pyspark.sql import SparkSession
 
 from pipelines.lake import read_json, write_json
-from pipelines.run.flows import nightly
 from pipelines.run.logs import configure_logging
 from pipelines.run.params import RunParameters
 from pipelines.run.steps import SPARK_STEPS, STEPS, describe, step_quality_gate
@@ -64,6 +63,8 @@ def job_main(step: str | None, argv: list[str]) -> int:
         params = RunParameters(snapshot_date=args.date, landing=args.landing, lake=args.lake, config=args.config)
         inputs = (read_json(lake_location(args.inputs)) or {}).get("inputs", []) if args.inputs else []
         if name == NIGHT:
+            from pipelines.run.flows import nightly  # Prefect only for a whole night
+
             result = nightly(params)
             closing = ""
         else:

@@ -102,6 +102,7 @@ def check_configuration(params: RunParameters) -> Result:
     policy = load_policy(settings.config)
     policy.standards_on(params.snapshot_date)
     load_contracts(settings.contracts_dir)
+    lake.restricted_zone()  # owner-only before anything (the default key file) is created in it
     key_fingerprint = fingerprint(load_key(lake.root / policy.pseudonym.key_file))
     rotation = key_continuity(lake, key_fingerprint, rotate=params.rotate_pseudonym_key)
     (lake.run_dir(params.snapshot_date) / SUCCESS_MARKER).unlink(missing_ok=True)
