@@ -16,6 +16,9 @@ CONTRACTS = load_contracts(PROJECT_ROOT / "schemas" / "sources")
 A = resident_id("371402", "19800101", 11)  # male
 B = resident_id("371402", "19820202", 22)  # female
 BAD_CHECK = A[:-1] + ("1" if A[-1] != "1" else "2")
+# The one-line cases are delivered on this date and the days after it (one case a day),
+# later than every date in them unless a case says otherwise.
+CASES_DELIVERED = date(2027, 1, 1)
 
 
 def reasons_per_case(spark, source: str, lines: list[str]) -> list[list[str]]:
@@ -23,12 +26,12 @@ def reasons_per_case(spark, source: str, lines: list[str]) -> list[list[str]]:
     extract_date), so duplicate detection never mixes cases."""
     contract = CONTRACTS[source]
     df = spark.createDataFrame(
-        [(date(2026, 1, 1) + timedelta(days=i), "f.csv", 1, 2, text) for i, text in enumerate(lines)],
+        [(CASES_DELIVERED + timedelta(days=i), "f.csv", 1, 2, text) for i, text in enumerate(lines)],
         "extract_date date, source_file string, file_ordinal int, line_number long, raw_text string",
     )
     checked = flag_duplicates(check_rows(df, contract, list(range(len(contract.columns)))))
     by_date = {r["extract_date"]: sorted(r["reasons"]) for r in checked.collect()}
-    return [by_date[date(2026, 1, 1) + timedelta(days=i)] for i in range(len(lines))]
+    return [by_date[CASES_DELIVERED + timedelta(days=i)] for i in range(len(lines))]
 
 
 _RESULTS: dict[str, list[list[str]]] = {}
@@ -89,6 +92,9 @@ RESIDENT_CASES = [
     (resident(status="1", status_date="20260301"), ["rule:status_date_matches_status"]),
     (resident(status="3"), ["rule:status_date_matches_status"]),
     (resident(hh=""), ["household_id:missing"]),
+    (resident(status="2", status_date="19791231"), ["rule:status_changed_after_birth"]),
+    (resident(status="3", status_date="19800101"), []),  # a move on the day of birth holds
+    (resident(status="2", status_date="20270301"), ["rule:not_dated_after_delivery"]),  # after its delivery
     (resident(name="", gender="5", rel="00"), ["gender:not_in_codes", "name:missing", "relation_to_head:not_in_codes"]),
 ]
 
@@ -128,6 +134,14 @@ SETTLEMENT_CASES = [
     (settlement(sid=""), ["settlement_id:missing"]),
     (settlement(pid="371402198001011"), ["person_id:bad_format"]),
     (settlement(day=""), ["settlement_date:missing"]),
+    (settlement(adm=""), ["rule:inpatient_stay_has_its_dates"]),
+    (settlement(dis=""), ["rule:inpatient_stay_has_its_dates"]),
+    (settlement(visit="chronic_outpatient", adm="", dis=""), []),
+    (settlement(adm="2026-10-06"), ["rule:admitted_before_discharged", "rule:settled_after_admission"]),
+    (settlement(adm="2026-10-05"), []),  # admitted, discharged and settled on one day
+    (settlement(adm="2026-09-01", dis="2026-10-20", day="2026-09-30"), []),  # an interim settlement
+    (settlement(adm="2027-03-01", dis="2027-03-02", day="2027-03-02"), ["rule:not_dated_after_delivery"]),
+    (settlement(dis="2027-03-02", day="2026-10-05"), ["rule:not_dated_after_delivery"]),
 ]
 
 
@@ -147,6 +161,8 @@ PAYMENT_CASES = [
     (f",{A},202605,pension,1", ["record_id:missing"]),
     (f"P1,{BAD_CHECK},202605,pension,1", ["person_id:bad_check_character"]),
     (f"P1,{A},202605,pension", ["row:wrong_field_count"]),
+    (f"P1,{A},202701,pension,100", []),  # the month of its delivery
+    (f"P1,{A},202702,pension,100", ["rule:not_for_a_later_month"]),
 ]
 
 

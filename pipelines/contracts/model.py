@@ -54,8 +54,15 @@ class Column(_Strict):
         return self
 
 
+# What a rule may use besides the contract's columns: the date of the delivery the row came
+# in, so that a rule can refuse a row dated after its own delivery.
+DELIVERY_FIELDS = ("extract_date",)
+
+
 class Rule(_Strict):
-    """A cross-field rule: a Spark SQL boolean expression over typed columns."""
+    """A cross-field rule: a Spark SQL boolean expression over typed columns (and the
+    delivery's `extract_date`). A row breaks it where the expression is false; a null
+    result (a value it compares is empty) passes."""
 
     name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
     description: str
@@ -111,7 +118,7 @@ class Contract(_Strict):
             if not self.column(k).required:
                 raise ValueError(f"key column {k} must be required")
         for rule in self.rules:
-            unknown = [u for u in rule.uses if u not in names]
+            unknown = [u for u in rule.uses if u not in names and u not in DELIVERY_FIELDS]
             if unknown:
                 raise ValueError(f"rule {rule.name} uses unknown columns: {', '.join(unknown)}")
         if self.quality.orphan_rate and self.quality.orphan_rate.column not in names:

@@ -10,7 +10,7 @@ from pyspark.sql import Column as SparkColumn
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from pipelines.contracts import Contract
+from pipelines.contracts import DELIVERY_FIELDS, Contract
 from pipelines.contracts.types import is_empty, parse_column
 
 # RFC 4180 fields: double quotes around a field, a doubled quote inside it; nothing trimmed.
@@ -149,7 +149,8 @@ def check_rows(lines: DataFrame, contract: Contract, positions: list[int]) -> Da
     for rule in contract.rules:
         usable = F.col("_shape_ok")
         for name in rule.uses:
-            usable = usable & ~F.col(f"_bad_{name}")
+            if name not in DELIVERY_FIELDS:
+                usable = usable & ~F.col(f"_bad_{name}")
         rule_problems.append((usable & ~F.coalesce(F.expr(rule.check), F.lit(True)), f"rule:{rule.name}"))
     return typed.select(
         *base,
