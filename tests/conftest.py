@@ -25,6 +25,14 @@ def pytest_configure(config):
         os.environ.setdefault(name, value)
 
 
+def pytest_terminal_summary(terminalreporter):
+    """What the delivery fuzzing tried and found, when it ran."""
+    fuzz = next((m for name, m in list(sys.modules.items()) if name.endswith("test_fuzz_deliveries")), None)
+    if fuzz is not None and fuzz.TRIED:
+        terminalreporter.write_line(f"fuzzed deliveries: corruptions tried {dict(sorted(fuzz.TRIED.items()))}")
+        terminalreporter.write_line(f"fuzzed deliveries: outcomes {dict(sorted(fuzz.OUTCOMES.items()))}")
+
+
 @pytest.fixture(scope="session")
 def prefect_server():
     """One Prefect test server for the whole session: the flows run in the test process use
