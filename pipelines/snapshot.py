@@ -85,15 +85,9 @@ class SnapshotResult:
 def _bronze(spark: SparkSession, lake: Lake, contract: Contract, dates: list[date]) -> DataFrame:
     """Bronze partitions read with their explicit schema and their extract_date."""
     schema = bronze_schema(contract)
-    frames = [
-        lake.read(spark, bronze_table(contract.name), d, schema).withColumn("extract_date", F.lit(d)) for d in dates
-    ]
-    if not frames:
+    if not dates:
         return spark.createDataFrame([], schema).withColumn("extract_date", F.lit(None).cast("date"))
-    out = frames[0]
-    for frame in frames[1:]:
-        out = out.unionByName(frame)
-    return out
+    return lake.read_dates(spark, bronze_table(contract.name), dates, schema)
 
 
 def read_inputs(
