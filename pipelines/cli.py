@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from pipelines.lease import LakeLease
-from pipelines.run.logs import configure_logging, quiet_prefect
+from pipelines.run.logs import configure_logging, failure_line, quiet_prefect
 from pipelines.run.params import BackfillParameters, RunParameters, today
 from pipelines.settings import Settings
 
@@ -432,6 +432,7 @@ def main(argv: list[str] | None = None) -> int:
     for name, value in QUIET_ENVIRONMENT.items():
         os.environ.setdefault(name, value)
     configure_logging()
+    lake = getattr(args, "lake", None)
     try:
         settings = Settings.resolve(
             landing=getattr(args, "landing", None),
@@ -439,6 +440,7 @@ def main(argv: list[str] | None = None) -> int:
             config=getattr(args, "config", None),
             master=getattr(args, "master", None),
         )
+        lake = settings.lake
         return COMMANDS[args.command](args, settings)
     except KeyboardInterrupt:
         print("lipmon: interrupted", file=sys.stderr)
@@ -446,7 +448,7 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # the one place that turns any failure into a one-line reason
         if os.environ.get("LIPMON_DEBUG"):
             traceback.print_exc()
-        print(f"lipmon {args.command}: {exc}".splitlines()[0], file=sys.stderr)
+        print(failure_line(args.command, exc, lake), file=sys.stderr)
         return 2 if isinstance(exc, UsageError) else 1
 
 

@@ -116,6 +116,15 @@ class Lake:
         path.mkdir()
         return path
 
+    def clear_staging(self) -> list[Location]:
+        """Remove what interrupted runs left in staging: never published, never read. Only
+        the holder of the lake's lease calls this, so no other run is staging now."""
+        base = self.root / "_staging"
+        left = [base / name for name in _folder_names(base)] if base.exists() else []
+        for path in left:
+            rmtree(path)
+        return left
+
 
 def _folder_names(path: Location) -> list[str]:
     return [entry.name for entry in listing(path) if entry.is_dir]

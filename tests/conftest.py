@@ -4,7 +4,10 @@ and lakes per test, and the bundled sample's night run by the `lipmon` command."
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
+import signal
 import subprocess
 import sys
 from datetime import date
@@ -118,3 +121,69 @@ def sample_night(tmp_path_factory, prefect_server):
     lake = tmp_path_factory.mktemp("sample-night") / "lake"
     [output] = run_sample(lake, [SAMPLE_DATE])
     return lake, output
+
+
+def lipmon_run(
+    lake: Path,
+    landing: Path,
+    key: str,
+    *,
+    day: date = SAMPLE_DATE,
+    kill_at: str | None = None,
+    config: Path | None = None,
+) -> tuple[int, str]:
+    """`lipmon run` in its own process group, killed with SIGKILL at the named checkpoint
+    (LIPMON_KILL_AT) if one is given: its exit code and what it printed. Output goes to a
+    file, not a pipe, so that a killed run's orphans (its JVM) cannot hold the test up;
+    they are killed with the group afterwards."""
+    env = {**os.environ, "LIPMON_PSEUDONYM_KEY": key}
+    env.pop("LIPMON_KILL_AT", None)
+    if kill_at:
+        env["LIPMON_KILL_AT"] = kill_at
+    cmd = [*lipmon_command(), "run", "--date", day.isoformat(), "--landing", str(landing), "--lake", str(lake)]
+    if config:
+        cmd += ["--config", str(config)]
+    log = lake.parent / f"run-{kill_at or 'whole'}.log".replace(":", "_")
+    with open(log, "w") as out:
+        proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            code = proc.wait(timeout=600)
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+    return code, log.read_text()
+
+
+def night_in_process(
+    lake: Path, landing: Path, key: str, *, day: date = SAMPLE_DATE, config: Path | None = None
+) -> dict:
+    """A night of the flow in this process (the session's Spark and Prefect server)."""
+    from pipelines.pseudonym import ENV_KEY
+    from pipelines.run.flows import nightly
+    from pipelines.run.params import RunParameters
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv(ENV_KEY, key)
+        return nightly(
+            RunParameters(
+                snapshot_date=day, landing=str(landing), lake=str(lake), config=str(config) if config else None
+            )
+        )
+
+
+def lake_contents(lake: Path) -> dict[str, list[str]]:
+    """Every Parquet partition of the lake (bronze, quarantine, gold, restricted) as sorted
+    rows, and the outbox's messages: what two lakes must agree on row for row."""
+    import pandas as pd
+
+    out: dict[str, list[str]] = {}
+    for zone in ("bronze", "quarantine", "gold", "restricted"):
+        for part in sorted((lake / zone).glob("*/*=*")):
+            if not any(part.glob("*.parquet")):  # the push queue, outbox and ledger are JSON
+                continue
+            rows = pd.read_parquet(part).astype(str).to_dict("records")
+            out[part.relative_to(lake).as_posix()] = sorted(json.dumps(r, sort_keys=True) for r in rows)
+    out["outbox"] = sorted(
+        line for path in (lake / "restricted/outbox").rglob("*.jsonl") for line in path.read_text().splitlines()
+    )
+    return out

@@ -4,12 +4,8 @@ exactly what an uninterrupted run gives."""
 
 from __future__ import annotations
 
-import contextlib
-import os
 import shutil
 import signal
-import subprocess
-import sys
 from datetime import date
 from pathlib import Path
 
@@ -17,6 +13,7 @@ import pandas as pd
 import pytest
 
 from pipelines.lake import publish, recover
+from tests.conftest import lipmon_run, night_in_process
 from tests.deliveries import small_city
 
 D = date(2026, 11, 28)
@@ -26,39 +23,7 @@ TABLES = ("gold/household_profile", "gold/alerts", "restricted/alerts")
 # marked complete. (A kill before the first swap leaves everything old: a weaker case of
 # the first.)
 KILL_POINTS = ["publish:after-swap", "manifest:before-success-marker"]
-
-
-def _lipmon(lake: Path, landing: Path, config: Path | None, kill_at: str | None = None) -> tuple[int, str]:
-    """Run `lipmon run` in its own process group; output goes to a file, not a pipe, so a
-    killed run's orphans (its JVM, Prefect's temporary server) cannot hold the test up.
-    They are killed with the group afterwards."""
-    env = {**os.environ, "LIPMON_PSEUDONYM_KEY": "publish-test-key"}
-    env.pop("LIPMON_KILL_AT", None)
-    if kill_at:
-        env["LIPMON_KILL_AT"] = kill_at
-    cmd = [
-        sys.executable,
-        "-m",
-        "pipelines.cli",
-        "run",
-        "--date",
-        D.isoformat(),
-        "--landing",
-        str(landing),
-        "--lake",
-        str(lake),
-    ]
-    if config:
-        cmd += ["--config", str(config)]
-    log = lake.parent / f"run-{kill_at or 'full'}.log".replace(":", "_")
-    with open(log, "w") as out:
-        proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-        try:
-            code = proc.wait(timeout=600)
-        finally:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-    return code, log.read_text()
+KEY = "publish-test-key"
 
 
 def _tables(lake: Path) -> dict[str, list]:
@@ -76,26 +41,24 @@ def test_killed_publishing_leaves_old_or_new_outputs_and_a_rerun_matches_an_unin
     wider = tmp_path / "wider.yaml"
     wider.write_text("alerts: {top_share: 0.5}\n", encoding="utf-8")  # changes the alerts
     lake = tmp_path / "lake"
-    code, output = _lipmon(lake, landing, None)
-    assert code == 0, output[-2000:]
+    night_in_process(lake, landing, KEY)
     old = _tables(lake)
 
     clean = tmp_path / "clean"
     shutil.copytree(lake, clean)
-    assert _lipmon(clean, landing, wider)[0] == 0
+    night_in_process(clean, landing, KEY, config=wider)
     new = _tables(clean)
     assert new != old
 
     for point in KILL_POINTS:
-        code, output = _lipmon(lake, landing, wider, kill_at=point)
+        code, output = lipmon_run(lake, landing, KEY, config=wider, kill_at=point)
         assert code == -signal.SIGKILL, (point, output[-2000:])
         seen = _tables(lake)
         for table in TABLES:
             assert seen[table] in (old[table], new[table]), (point, table)
         assert not (lake / f"runs/{D}/_SUCCESS").exists(), point
 
-    code, output = _lipmon(lake, landing, wider)
-    assert code == 0, output[-2000:]
+    night_in_process(lake, landing, KEY, config=wider)
     assert _tables(lake) == new
     assert (lake / f"runs/{D}/_SUCCESS").exists()
     assert not list(lake.rglob(".retired-*"))

@@ -25,7 +25,7 @@ from pipelines.ingest.decode import CheckedFile, DeliveryError, check_and_decode
 from pipelines.ingest.deliveries import Delivery
 from pipelines.ingest.lines import read_numbered_lines
 from pipelines.ingest.rows import check_rows, duplicate_keys, flag_duplicates
-from pipelines.lake import Lake, read_json, write_json
+from pipelines.lake import Lake, checkpoint, read_json, write_json
 from pipelines.quality import QualityGateFailed
 from pipelines.quality.expectations import expectation_suite, with_orphan_flag, with_row_count_change
 from pipelines.quality.gx_runner import validate_dataframe
@@ -261,6 +261,7 @@ class SourceLanding:
             # The bronze partition, holding the delivery record, is published last.
             self.lake.publish(bronze_part, bronze_table(self.contract.name), d.extract_date)
             result.status = "landed"
+            checkpoint("ingest:after-a-delivery")
 
 
 def landed_record(lake: Lake, delivery: Delivery) -> dict | None:

@@ -13,7 +13,7 @@ from typing import Any
 from pyspark.sql import SparkSession
 
 from pipelines.lake import read_json, write_json
-from pipelines.run.logs import configure_logging
+from pipelines.run.logs import configure_logging, failure_line
 from pipelines.run.params import RunParameters
 from pipelines.run.steps import SPARK_STEPS, STEPS, describe, step_quality_gate
 from pipelines.storage import lake_location
@@ -78,5 +78,5 @@ def job_main(step: str | None, argv: list[str]) -> int:
         return 0
     except Exception as exc:  # one line for the caller; the traceback stays in the log
         log.exception("%s failed", name)
-        print(f"lipmon {name}: {exc}".splitlines()[0], flush=True)
+        print(failure_line(name, exc, args.lake), flush=True)
         return 1

@@ -5,6 +5,7 @@ pipelines/log4j2.properties, which silences its own such warnings the same way.)
 
 from __future__ import annotations
 
+import errno
 import logging
 import sys
 import warnings
@@ -51,3 +52,31 @@ def quiet_prefect() -> None:
         logger = logging.getLogger(name)
         if not any(isinstance(f, _DropRoutine) for f in logger.filters):
             logger.addFilter(_DropRoutine())
+
+
+DISK_FULL = "No space left on device"
+
+
+def disk_full(exc: BaseException) -> bool:
+    """Whether a failure comes down to a full disk: an OSError ENOSPC raised here, or a
+    Spark (Java) error carrying the same text, anywhere in the chain of causes."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if (isinstance(current, OSError) and current.errno == errno.ENOSPC) or DISK_FULL in str(current):
+            return True
+        current = current.__cause__ or current.__context__
+    return False
+
+
+def failure_line(command: str, exc: BaseException, lake: object | None = None) -> str:
+    """The one line a failed command prints: the error's first line, or for a full disk a
+    plain account of what happened and what to do."""
+    if disk_full(exc):
+        where = f" under {lake}" if lake is not None else ""
+        return (
+            f"lipmon {command}: the disk is full ({DISK_FULL}){where}; nothing was half published "
+            "(what was being written stays unpublished): free space and run again"
+        )
+    return f"lipmon {command}: {exc}".splitlines()[0]

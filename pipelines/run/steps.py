@@ -122,6 +122,8 @@ def step_ingest(params: RunParameters) -> Result:
     contracts = load_contracts(settings.contracts_dir)
     for restored in lake.recover((*source_tables(contracts), *SWAPPED_TABLES)):
         log.warning("restored %s, left aside by an interrupted run", restored)
+    if left := lake.clear_staging():
+        log.warning("removed %d unpublished staging folder(s) left by an interrupted run", len(left))
     computed = lake.dates(HOUSEHOLD_PROFILE)
     report = ingest(_spark(settings), lake, settings.landing, contracts, as_of=params.snapshot_date)
     # A delivery dated before snapshots already computed arrived late (or was re-delivered):

@@ -1,0 +1,136 @@
+"""Faults in the middle of a night, on the small hand-written city: the process killed
+while landing and while pushing, and the lake's disk filling up. Each ends with a clear
+message, nothing half published, nothing lost, nothing pushed twice, and a rerun equal to
+an uninterrupted night. (A kill while publishing the snapshot is test_publishing's; the
+push receiver down is test_monitoring_nights'.)"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import signal
+import subprocess
+from collections import Counter
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from pipelines.run.logs import failure_line
+from tests.conftest import SAMPLE_DATE, lake_contents, lipmon_run, night_in_process
+from tests.deliveries import small_city
+
+pytestmark = pytest.mark.system
+
+KEY = "faults-test-key"
+D = SAMPLE_DATE
+# small_city's deliveries dated on or before D, by source.
+DELIVERIES = {"residents": 2, "medical_settlements": 2, "social_security": 2}
+
+
+@pytest.fixture(scope="module")
+def city(tmp_path_factory, prefect_server) -> tuple[Path, dict[str, list[str]]]:
+    """The landing folder and what an uninterrupted night of it publishes."""
+    base = tmp_path_factory.mktemp("faults")
+    landing = base / "landing"
+    small_city(landing)
+    night_in_process(base / "lake", landing, KEY)
+    return landing, lake_contents(base / "lake")
+
+
+def _bronze_partitions(lake: Path) -> list[Path]:
+    return sorted(lake.glob("bronze/*/extract_date=*"))
+
+
+def _published_whole(lake: Path) -> None:
+    """Every published partition is whole: a bronze partition carries the record of its
+    delivery (written into it before the swap) and holds exactly the rows it records."""
+    for part in _bronze_partitions(lake):
+        record = json.loads((part / "_delivery.json").read_text())
+        assert len(pd.read_parquet(part)) == record["rows_kept"], part
+        quarantine = lake / "quarantine" / part.parent.name / part.name
+        bad = len(pd.read_parquet(quarantine)) if quarantine.exists() else 0
+        assert bad == record["rows_quarantined"], part
+        assert record["rows_read"] == record["rows_kept"] + record["rows_quarantined"], part
+    assert not (lake / f"runs/{D}/_SUCCESS").exists()
+
+
+def _ledger_keys(lake: Path) -> list[str]:
+    return [
+        json.loads(line)["idempotency_key"]
+        for path in sorted((lake / "restricted/push_ledger").rglob("*.jsonl"))
+        for line in path.read_text().splitlines()
+    ]
+
+
+def test_a_night_killed_while_landing_publishes_whole_deliveries_and_its_rerun_equals_a_whole_night(city, tmp_path):
+    landing, whole = city
+    lake = tmp_path / "lake"
+    code, output = lipmon_run(lake, landing, KEY, kill_at="ingest:after-a-delivery")
+    assert code == -signal.SIGKILL, output[-2000:]
+    # Killed right after the first delivery was published: it is whole, nothing else is.
+    [landed] = _bronze_partitions(lake)
+    assert landed.parent.name == "residents"
+    _published_whole(lake)
+    assert not (lake / "gold").exists()
+    assert any((lake / "_staging").iterdir())  # the killed run's staging, never published
+
+    record = night_in_process(lake, landing, KEY)
+    assert [(d["source"], d["status"]) for d in record["ingest"]["deliveries"]].count(("residents", "skipped")) == 1
+    assert sum(d["status"] == "landed" for d in record["ingest"]["deliveries"]) == sum(DELIVERIES.values()) - 1
+    assert lake_contents(lake) == whole
+    assert not any((lake / "_staging").iterdir())  # the rerun removed what the killed run left
+    assert (lake / f"runs/{D}/_SUCCESS").exists()
+
+
+def test_a_night_killed_while_pushing_sends_nothing_twice_and_its_rerun_equals_a_whole_night(city, tmp_path):
+    landing, whole = city
+    lake = tmp_path / "lake"
+    code, output = lipmon_run(lake, landing, KEY, kill_at="push:before-ledger")
+    assert code == -signal.SIGKILL, output[-2000:]
+    # The outbox accepted the first batch; the ledger never heard of it; the night is not complete.
+    sent = lake_contents(lake)["outbox"]
+    assert len(sent) > 0 and _ledger_keys(lake) == []
+    assert not (lake / f"runs/{D}/_SUCCESS").exists()
+
+    record = night_in_process(lake, landing, KEY)
+    after = lake_contents(lake)
+    assert after == whole  # every message once, none lost, none twice
+    keys = [json.loads(line)["idempotency_key"] for line in after["outbox"]]
+    assert max(Counter(keys).values()) == 1
+    assert sorted(_ledger_keys(lake)) == sorted(keys)
+    assert record["push"]["already_delivered"] == 0 and sum(record["push"]["delivered"].values()) == len(keys)
+
+
+def _mount_small_disk(folder: Path, size: str) -> None:
+    folder.mkdir()
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size},mode=0755", "tmpfs", str(folder)], capture_output=True, text=True
+    )
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a small filesystem here (needs root): {done.stderr.strip()}")
+
+
+def test_a_full_disk_stops_the_night_with_a_clear_message_and_a_rerun_on_more_space_completes_it(city, tmp_path):
+    landing, whole = city
+    disk = tmp_path / "disk"
+    _mount_small_disk(disk, "1m")  # about a fifth of what the night writes
+    try:
+        lake = disk / "lake"
+        with pytest.raises(Exception) as caught:
+            night_in_process(lake, landing, KEY)
+        line = failure_line("run", caught.value, lake)
+        assert line == (
+            f"lipmon run: the disk is full (No space left on device) under {lake}; nothing was half "
+            "published (what was being written stays unpublished): free space and run again"
+        )
+        _published_whole(lake)
+        assert not (lake / "gold").exists()
+
+        subprocess.run(["mount", "-o", "remount,size=64m", str(disk)], check=True)
+        night_in_process(lake, landing, KEY)
+        assert lake_contents(lake) == whole
+        assert not any((lake / "_staging").iterdir())
+    finally:
+        shutil.rmtree(disk / "lake", ignore_errors=True)
+        subprocess.run(["umount", "-l", str(disk)], check=False)
