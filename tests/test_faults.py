@@ -6,7 +6,9 @@ push receiver down is test_monitoring_nights'.)"""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import shutil
 import signal
 import subprocess
@@ -16,6 +18,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from pipelines import snapshot
+from pipelines.ingest.land import SourceLanding
 from pipelines.run.logs import failure_line
 from tests.conftest import SAMPLE_DATE, lake_contents, lipmon_run, night_in_process
 from tests.deliveries import small_city
@@ -111,26 +115,58 @@ def _mount_small_disk(folder: Path, size: str) -> None:
         pytest.skip(f"cannot mount a small filesystem here (needs root): {done.stderr.strip()}")
 
 
-def test_a_full_disk_stops_the_night_with_a_clear_message_and_a_rerun_on_more_space_completes_it(city, tmp_path):
+def _fill_before(monkeypatch: pytest.MonkeyPatch, owner: object, name: str, disk: Path) -> None:
+    """Fill `disk` to its last byte just before `owner.name` runs, so that the writes it
+    makes are the ones that find the disk full."""
+    real = getattr(owner, name)
+
+    def filling(*args, **kwargs):
+        free = os.statvfs(disk).f_bavail * os.statvfs(disk).f_frsize
+        with contextlib.suppress(OSError), open(disk / "ballast", "ab") as out:
+            out.write(bytes(free))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(owner, name, filling)
+
+
+def _night_on_a_full_disk(lake: Path, landing: Path) -> str:
+    with pytest.raises(Exception) as caught:
+        night_in_process(lake, landing, KEY)
+    return failure_line("run", caught.value, lake)
+
+
+def test_a_full_disk_while_staging_stops_the_night_clearly_and_a_rerun_on_more_space_completes_it(
+    city, tmp_path, monkeypatch
+):
     landing, whole = city
     disk = tmp_path / "disk"
-    _mount_small_disk(disk, "1m")  # about a fifth of what the night writes
+    _mount_small_disk(disk, "64m")
+    lake = disk / "lake"
+    clear = (
+        f"lipmon run: the disk is full (No space left on device) under {lake}; nothing was half "
+        "published (what was being written stays unpublished): free space and run again"
+    )
     try:
-        lake = disk / "lake"
-        with pytest.raises(Exception) as caught:
-            night_in_process(lake, landing, KEY)
-        line = failure_line("run", caught.value, lake)
-        assert line == (
-            f"lipmon run: the disk is full (No space left on device) under {lake}; nothing was half "
-            "published (what was being written stays unpublished): free space and run again"
-        )
-        _published_whole(lake)
-        assert not (lake / "gold").exists()
+        # Full while the first source's rows are staged: nothing of the night is published.
+        with monkeypatch.context() as mp:
+            _fill_before(mp, SourceLanding, "_write_staged", disk)
+            assert _night_on_a_full_disk(lake, landing) == clear
+        assert _bronze_partitions(lake) == [] and not (lake / "gold").exists()
+        (disk / "ballast").unlink()
 
-        subprocess.run(["mount", "-o", "remount,size=64m", str(disk)], check=True)
+        # Full while the snapshot's tables are staged: every delivery is landed whole, no
+        # snapshot table is published.
+        with monkeypatch.context() as mp:
+            _fill_before(mp, snapshot, "_write", disk)
+            assert _night_on_a_full_disk(lake, landing) == clear
+        assert len(_bronze_partitions(lake)) == sum(DELIVERIES.values())
+        _published_whole(lake)
+        assert not (lake / "gold").exists() and not (lake / "restricted/alerts").exists()
+        (disk / "ballast").unlink()
+
         night_in_process(lake, landing, KEY)
         assert lake_contents(lake) == whole
         assert not any((lake / "_staging").iterdir())
     finally:
-        shutil.rmtree(disk / "lake", ignore_errors=True)
+        shutil.rmtree(lake, ignore_errors=True)
         subprocess.run(["umount", "-l", str(disk)], check=False)
