@@ -415,6 +415,9 @@ def cmd_package(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+# The commands that write the lake (under its lease): a failure of theirs is about the lake.
+LAKE_WRITERS = {"ingest", "run", "backfill", "serve"}
+
 COMMANDS = {
     "compare": cmd_compare,
     "package": cmd_package,
@@ -432,7 +435,7 @@ def main(argv: list[str] | None = None) -> int:
     for name, value in QUIET_ENVIRONMENT.items():
         os.environ.setdefault(name, value)
     configure_logging()
-    lake = getattr(args, "lake", None)
+    lake = None
     try:
         settings = Settings.resolve(
             landing=getattr(args, "landing", None),
@@ -440,7 +443,7 @@ def main(argv: list[str] | None = None) -> int:
             config=getattr(args, "config", None),
             master=getattr(args, "master", None),
         )
-        lake = settings.lake
+        lake = settings.lake if args.command in LAKE_WRITERS else None
         return COMMANDS[args.command](args, settings)
     except KeyboardInterrupt:
         print("lipmon: interrupted", file=sys.stderr)

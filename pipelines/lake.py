@@ -48,20 +48,19 @@ class Lake:
 
     def read(self, spark: Any, table: Table, day: date, schema: Any = None) -> Any:
         """A Parquet partition as a Spark DataFrame, with the given schema where there is one."""
-        if table.format != "parquet":
-            raise ValueError(f"{table.id} is written as {table.format}, not Parquet")
+        _refuse_unless_parquet(table)
         reader = spark.read if schema is None else spark.read.schema(schema)
         return reader.parquet(str(self.path(table, day)))
 
     def read_dates(self, spark: Any, table: Table, days: list[date], schema: Any) -> Any:
         """Several Parquet partitions in one scan, with the partition column (a date) last.
         One scan instead of a union of one per date keeps the plan small."""
-        from pyspark.sql import types as T
+        from pipelines.contracts.derive import partitioned_schema  # Spark's types: only where Spark reads
 
-        if table.format != "parquet":
-            raise ValueError(f"{table.id} is written as {table.format}, not Parquet")
-        partitioned = T.StructType([*schema.fields, T.StructField(table.partition, T.DateType(), False)])
-        reader = spark.read.schema(partitioned).option("basePath", str(self.path(table)))
+        _refuse_unless_parquet(table)
+        reader = spark.read.schema(partitioned_schema(schema, table.partition)).option(
+            "basePath", str(self.path(table))
+        )
         return reader.parquet(*[str(self.path(table, d)) for d in days])
 
     def publish(self, staged: Location, table: Table, day: date) -> Location:
@@ -124,6 +123,11 @@ class Lake:
         for path in left:
             rmtree(path)
         return left
+
+
+def _refuse_unless_parquet(table: Table) -> None:
+    if table.format != "parquet":
+        raise ValueError(f"{table.id} is written as {table.format}, not Parquet")
 
 
 def _folder_names(path: Location) -> list[str]:

@@ -21,7 +21,7 @@ from pyspark.sql import functions as F
 from pipelines.alerts.lifecycle import LIFECYCLE_COLUMNS, resolutions, with_lifecycle
 from pipelines.alerts.rules import apply_rules
 from pipelines.contracts import Contract
-from pipelines.contracts.derive import bronze_schema
+from pipelines.contracts.derive import bronze_schema, partitioned_schema
 from pipelines.contracts.outputs import OutputContract, conform, output_contract
 from pipelines.index.hardship import score
 from pipelines.lake import Lake, checkpoint, read_json, write_json
@@ -84,10 +84,10 @@ class SnapshotResult:
 
 def _bronze(spark: SparkSession, lake: Lake, contract: Contract, dates: list[date]) -> DataFrame:
     """Bronze partitions read with their explicit schema and their extract_date."""
-    schema = bronze_schema(contract)
+    table, schema = bronze_table(contract.name), bronze_schema(contract)
     if not dates:
-        return spark.createDataFrame([], schema).withColumn("extract_date", F.lit(None).cast("date"))
-    return lake.read_dates(spark, bronze_table(contract.name), dates, schema)
+        return spark.createDataFrame([], partitioned_schema(schema, table.partition))
+    return lake.read_dates(spark, table, dates, schema)
 
 
 def read_inputs(

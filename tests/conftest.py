@@ -96,22 +96,11 @@ def lipmon_command() -> list[str]:
 def run_sample(lake: Path, days: list[date], landing: Path | None = None) -> list[str]:
     """Nights run as a user runs them (`lipmon run`, local mode, in its own process) for
     `days` in order into `lake`, of the bundled sample or of `landing`: what each printed."""
-    env = {**os.environ, "LIPMON_PSEUDONYM_KEY": SAMPLE_KEY, "LIPMON_LAKE": str(lake)}
-    env.pop("LIPMON_LANDING", None)
-    if landing is not None:
-        env["LIPMON_LANDING"] = str(landing)
     output = []
     for day in days:
-        done = subprocess.run(
-            [*lipmon_command(), "run", "--date", day.isoformat()],
-            env=env,
-            cwd=PROJECT_ROOT,
-            capture_output=True,
-            text=True,
-            timeout=900,
-        )
-        assert done.returncode == 0, done.stderr[-3000:]
-        output.append(done.stdout + done.stderr)
+        code, printed = lipmon_run(lake, landing, SAMPLE_KEY, day=day)
+        assert code == 0, printed[-3000:]
+        output.append(printed)
     return output
 
 
@@ -125,29 +114,36 @@ def sample_night(tmp_path_factory, prefect_server):
 
 def lipmon_run(
     lake: Path,
-    landing: Path,
+    landing: Path | None,
     key: str,
     *,
     day: date = SAMPLE_DATE,
     kill_at: str | None = None,
     config: Path | None = None,
 ) -> tuple[int, str]:
-    """`lipmon run` in its own process group, killed with SIGKILL at the named checkpoint
+    """`lipmon run` from the checkout, in its own process group, of the bundled sample
+    (`landing` None) or of `landing`; killed with SIGKILL at the named checkpoint
     (LIPMON_KILL_AT) if one is given: its exit code and what it printed. Output goes to a
     file, not a pipe, so that a killed run's orphans (its JVM) cannot hold the test up;
     they are killed with the group afterwards."""
     env = {**os.environ, "LIPMON_PSEUDONYM_KEY": key}
-    env.pop("LIPMON_KILL_AT", None)
+    for name in ("LIPMON_KILL_AT", "LIPMON_LANDING"):
+        env.pop(name, None)
     if kill_at:
         env["LIPMON_KILL_AT"] = kill_at
-    cmd = [*lipmon_command(), "run", "--date", day.isoformat(), "--landing", str(landing), "--lake", str(lake)]
+    cmd = [*lipmon_command(), "run", "--date", day.isoformat(), "--lake", str(lake)]
+    if landing is not None:
+        cmd += ["--landing", str(landing)]
     if config:
         cmd += ["--config", str(config)]
-    log = lake.parent / f"run-{kill_at or 'whole'}.log".replace(":", "_")
+    lake.parent.mkdir(parents=True, exist_ok=True)
+    log = lake.parent / f"run-{day}-{kill_at or 'whole'}.log".replace(":", "_")
     with open(log, "w") as out:
-        proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen(
+            cmd, env=env, cwd=PROJECT_ROOT, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
         try:
-            code = proc.wait(timeout=600)
+            code = proc.wait(timeout=900)
         finally:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGKILL)

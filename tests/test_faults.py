@@ -121,7 +121,8 @@ def _fill_before(monkeypatch: pytest.MonkeyPatch, owner: object, name: str, disk
     real = getattr(owner, name)
 
     def filling(*args, **kwargs):
-        free = os.statvfs(disk).f_bavail * os.statvfs(disk).f_frsize
+        stat = os.statvfs(disk)
+        free = stat.f_bavail * stat.f_frsize
         with contextlib.suppress(OSError), open(disk / "ballast", "ab") as out:
             out.write(bytes(free))
         return real(*args, **kwargs)

@@ -246,3 +246,21 @@ def test_utf8_residents_file_is_rejected_as_wrong_encoding(spark, landing, lake)
 
 def quality_by_name(suite: dict) -> dict:
     return {o["name"]: o for o in suite["outcomes"]}
+
+
+def test_ingest_first_puts_right_what_an_interrupted_run_left(spark, landing, lake):
+    """Whoever lands deliveries (`lipmon ingest` or a night) holds the lease: a partition
+    left aside mid-swap is put back and staging left behind is removed, before any work."""
+    aside = lake / "gold" / "alerts" / ".retired-snapshot_date=2026-11-27-abcd1234"
+    aside.mkdir(parents=True)
+    (aside / "part-0.parquet").write_bytes(b"old")
+    left = lake / "_staging" / "0123456789abcdef"
+    (left / "bronze").mkdir(parents=True)
+    (left / "bronze" / "part-0.parquet").write_bytes(b"half")
+
+    report = ingest(spark, Lake(lake), landing, CONTRACTS, as_of=D)  # nothing delivered
+
+    assert report.results == []
+    assert (lake / "gold" / "alerts" / "snapshot_date=2026-11-27" / "part-0.parquet").read_bytes() == b"old"
+    assert not aside.exists()
+    assert list((lake / "_staging").iterdir()) == []

@@ -3,9 +3,10 @@ everything else passes."""
 
 from __future__ import annotations
 
+import errno
 import logging
 
-from pipelines.run.logs import quiet_prefect
+from pipelines.run.logs import failure_line, quiet_prefect
 
 
 def _record(name: str, message: str, *args: object) -> logging.LogRecord:
@@ -25,3 +26,22 @@ def test_prefect_routine_lines_are_dropped_and_its_server_announcement_shortened
     )
     assert root.filter(announcement)
     assert announcement.getMessage() == "Starting temporary server on http://127.0.0.1:8123"
+
+
+def test_a_full_disk_reads_as_one_plain_line_naming_the_lake_only_for_its_writers():
+    try:
+        try:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        except OSError as cause:
+            raise RuntimeError("An error occurred while calling o81.parquet.\n(Java stack)") from cause
+    except RuntimeError as exc:
+        wrapped = exc
+    assert failure_line("run", wrapped, "/data/lake") == (
+        "lipmon run: the disk is full (No space left on device) under /data/lake; nothing was half "
+        "published (what was being written stays unpublished): free space and run again"
+    )
+    java = RuntimeError("Job aborted.\njava.io.IOException: No space left on device")
+    assert failure_line("generate", java) == (
+        "lipmon generate: the disk is full (No space left on device): free space and run again"
+    )
+    assert failure_line("run", ValueError("bad date\nmore")) == "lipmon run: bad date"

@@ -9,11 +9,10 @@ import signal
 from datetime import date
 from pathlib import Path
 
-import pandas as pd
 import pytest
 
 from pipelines.lake import publish, recover
-from tests.conftest import lipmon_run, night_in_process
+from tests.conftest import lake_contents, lipmon_run, night_in_process
 from tests.deliveries import small_city
 
 D = date(2026, 11, 28)
@@ -27,11 +26,8 @@ KEY = "publish-test-key"
 
 
 def _tables(lake: Path) -> dict[str, list]:
-    out = {}
-    for table in TABLES:
-        df = pd.read_parquet(lake / table / f"snapshot_date={D}")
-        out[table] = sorted(map(str, df.astype(str).to_dict("records")))
-    return out
+    contents = lake_contents(lake)
+    return {table: contents[f"{table}/snapshot_date={D}"] for table in TABLES}
 
 
 @pytest.mark.system

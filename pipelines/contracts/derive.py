@@ -38,3 +38,8 @@ def quarantine_schema() -> T.StructType:
             T.StructField("reasons", T.ArrayType(T.StringType(), False), False),
         ]
     )
+
+
+def partitioned_schema(schema: T.StructType, partition: str) -> T.StructType:
+    """`schema` with its date partition column last, as Spark reads a partitioned folder."""
+    return T.StructType([*schema.fields, T.StructField(partition, T.DateType(), False)])

@@ -20,7 +20,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from pipelines.contracts import Contract
-from pipelines.contracts.derive import bronze_schema, quarantine_schema
+from pipelines.contracts.derive import bronze_schema, partitioned_schema, quarantine_schema
 from pipelines.ingest.decode import CheckedFile, DeliveryError, check_and_decode, column_positions
 from pipelines.ingest.deliveries import Delivery
 from pipelines.ingest.lines import read_numbered_lines
@@ -164,8 +164,7 @@ class SourceLanding:
 
     def _read_staged(self, path: Location, schema: T.StructType) -> DataFrame:
         """Staged output with its explicit schema (an empty output has no files to infer from)."""
-        partitioned = T.StructType([*schema.fields, T.StructField("extract_date", T.DateType(), False)])
-        return self.spark.read.schema(partitioned).parquet(str(path))
+        return self.spark.read.schema(partitioned_schema(schema, "extract_date")).parquet(str(path))
 
     def _account(self, staged: dict[str, Location], results: dict[date, LandingResult]) -> None:
         kept = _counts_by_date(self._read_staged(staged["bronze"], bronze_schema(self.contract)))

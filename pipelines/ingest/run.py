@@ -15,6 +15,7 @@ from pipelines.contracts import Contract
 from pipelines.ingest.deliveries import find_deliveries
 from pipelines.ingest.land import LandingResult, SourceLanding, is_unchanged, landed_record
 from pipelines.lake import Lake, write_json
+from pipelines.tables import SWAPPED_TABLES, source_tables
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +46,11 @@ def ingest(
 ) -> IngestReport:
     started = time.monotonic()
     report = IngestReport(as_of)
+    # The caller holds the lake's lease: first put right what an interrupted run left.
+    for restored in lake.recover((*source_tables(contracts), *SWAPPED_TABLES)):
+        log.warning("restored %s, left aside by an interrupted run", restored)
+    if left := lake.clear_staging():
+        log.warning("removed %d unpublished staging folder(s) left by an interrupted run", len(left))
     run_dir = lake.run_dir(as_of)
     for contract in contracts.values():
         pending = []

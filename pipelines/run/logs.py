@@ -72,11 +72,13 @@ def disk_full(exc: BaseException) -> bool:
 
 def failure_line(command: str, exc: BaseException, lake: object | None = None) -> str:
     """The one line a failed command prints: the error's first line, or for a full disk a
-    plain account of what happened and what to do."""
+    plain account of what happened and what to do. `lake`: the lake the command was
+    writing, whose publishing guarantees that nothing of it is half published."""
     if disk_full(exc):
-        where = f" under {lake}" if lake is not None else ""
+        if lake is None:
+            return f"lipmon {command}: the disk is full ({DISK_FULL}): free space and run again"
         return (
-            f"lipmon {command}: the disk is full ({DISK_FULL}){where}; nothing was half published "
+            f"lipmon {command}: the disk is full ({DISK_FULL}) under {lake}; nothing was half published "
             "(what was being written stays unpublished): free space and run again"
         )
     return f"lipmon {command}: {exc}".splitlines()[0]

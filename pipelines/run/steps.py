@@ -38,7 +38,7 @@ from pipelines.settings import Settings
 from pipelines.snapshot import build_snapshot, relink_lifecycle
 from pipelines.spark import build_spark
 from pipelines.storage import is_remote
-from pipelines.tables import HOUSEHOLD_PROFILE, SWAPPED_TABLES, source_tables
+from pipelines.tables import HOUSEHOLD_PROFILE
 
 log = logging.getLogger(__name__)
 
@@ -120,10 +120,6 @@ def step_ingest(params: RunParameters) -> Result:
         raise FileNotFoundError(f"landing folder {settings.landing} does not exist")
     lake = Lake(settings.lake)
     contracts = load_contracts(settings.contracts_dir)
-    for restored in lake.recover((*source_tables(contracts), *SWAPPED_TABLES)):
-        log.warning("restored %s, left aside by an interrupted run", restored)
-    if left := lake.clear_staging():
-        log.warning("removed %d unpublished staging folder(s) left by an interrupted run", len(left))
     computed = lake.dates(HOUSEHOLD_PROFILE)
     report = ingest(_spark(settings), lake, settings.landing, contracts, as_of=params.snapshot_date)
     # A delivery dated before snapshots already computed arrived late (or was re-delivered):
