@@ -4,7 +4,7 @@ from decimal import Decimal
 import pytest
 from pyspark.sql import SparkSession
 
-from pipelines.quality.gx_runner import ExpectationSpec, SuiteOutcome, validate_dataframe
+from pipelines.quality.gx_runner import ExpectationSpec, SuiteOutcome, build_data_docs, validate_dataframe
 
 
 @pytest.fixture(scope="session")
@@ -170,6 +170,9 @@ def test_data_docs_and_repeated_suite_names(people, tmp_path, monkeypatch):
     assert first.critical_failures == []
     assert other.success is False and len(other.critical_failures) == 1
 
+    assert build_data_docs(tmp_path / "nothing-kept") is None
+    assert not (docs / "index.html").exists()  # rendered once, for all three
+    assert build_data_docs(docs) == docs.resolve() / "index.html"
     index = (docs / "index.html").read_text()
     assert "households_clean" in index and "people_keys" in index
     pages = sorted(docs.glob("validations/households_clean/**/*.html"))

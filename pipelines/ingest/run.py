@@ -15,6 +15,8 @@ from pipelines.contracts import Contract
 from pipelines.ingest.deliveries import find_deliveries
 from pipelines.ingest.land import LandingResult, SourceLanding, is_unchanged, landed_record
 from pipelines.lake import Lake, write_json
+from pipelines.quality.gx_runner import build_data_docs
+from pipelines.storage import local_copy
 from pipelines.tables import SWAPPED_TABLES, source_tables
 
 log = logging.getLogger(__name__)
@@ -52,6 +54,7 @@ def ingest(
     if left := lake.clear_staging():
         log.warning("removed %d unpublished staging folder(s) left by an interrupted run", len(left))
     run_dir = lake.run_dir(as_of)
+    landed_any = False
     for contract in contracts.values():
         pending = []
         for delivery in find_deliveries(landing, contract, up_to=as_of):
@@ -86,6 +89,7 @@ def ingest(
             pending[-1].extract_date,
         )
         source_started = time.monotonic()
+        landed_any = True
         results, quality = SourceLanding(spark, lake, contract, run_dir / "quality").land(pending)
         report.results.extend(results)
         if quality is not None:
@@ -102,6 +106,11 @@ def ingest(
             )
         else:
             log.error("%s: failed after %.1fs: %s", contract.name, elapsed, results[0].error)
+    if landed_any:
+        # The quality gates kept their results (passed or failed); the night's Data Docs
+        # are rendered once, for every source.
+        with local_copy(run_dir / "quality" / "data_docs") as docs:  # GX writes local files only
+            build_data_docs(docs)
     report.seconds = round(time.monotonic() - started, 2)
     write_json(run_dir / "ingest.json", report.to_dict())
     return report
