@@ -59,11 +59,11 @@ def prefect_server():
 
 @pytest.fixture(scope="session")
 def spark():
-    """One local Spark for the session: one core by default (unit tests of small frames);
-    LIPMON_TEST_SPARK_MASTER=local[2] gives the system tests' in-process nights both cores."""
+    """One local Spark for the session, on both cores of the reference machine;
+    LIPMON_TEST_SPARK_MASTER=local[1] runs the suite on one (no test assumes either)."""
     from pipelines.spark import build_spark
 
-    master = os.environ.get("LIPMON_TEST_SPARK_MASTER", "local[1]")
+    master = os.environ.get("LIPMON_TEST_SPARK_MASTER", "local[2]")
     session = build_spark(
         master,
         app_name="lipmon-tests",
@@ -110,6 +110,20 @@ def sample_night(tmp_path_factory, prefect_server):
     lake = tmp_path_factory.mktemp("sample-night") / "lake"
     [output] = run_sample(lake, [SAMPLE_DATE])
     return lake, output
+
+
+@pytest.fixture(scope="session")
+def small_city_night(tmp_path_factory, prefect_server) -> tuple[Path, Path]:
+    """The small hand-written city (tests/deliveries) and its uninterrupted night of
+    SAMPLE_DATE in process, with SAMPLE_KEY: the landing folder and the lake, which tests
+    compare against or copy and must not change."""
+    from tests.deliveries import small_city
+
+    base = tmp_path_factory.mktemp("small-city-night")
+    landing, lake = base / "landing", base / "lake"
+    small_city(landing)
+    night_in_process(lake, landing, SAMPLE_KEY)
+    return landing, lake
 
 
 def lipmon_run(

@@ -21,7 +21,6 @@ import signal
 import socket
 import subprocess
 import time
-from datetime import date
 from pathlib import Path
 
 import httpx
@@ -31,27 +30,22 @@ import pytest
 
 from pipelines.settings import PROJECT_ROOT
 from pipelines.spark import find_java_home
-from tests.conftest import SAMPLE_KEY, lipmon_command, run_sample
-from tests.deliveries import small_city
+from tests.conftest import SAMPLE_DATE, SAMPLE_KEY, lipmon_command
 
 pytestmark = pytest.mark.system
 
-DAY = date(2026, 11, 28)
+DAY = SAMPLE_DATE
 
 
 @pytest.fixture(scope="module")
-def landing(tmp_path_factory) -> Path:
-    folder = tmp_path_factory.mktemp("city") / "landing"
-    small_city(folder)
-    return folder
+def landing(small_city_night) -> Path:
+    return small_city_night[0]
 
 
 @pytest.fixture(scope="module")
-def local_lake(landing, tmp_path_factory, prefect_server) -> Path:
-    """The same night in local mode (`lipmon run`, its own process, local[2])."""
-    lake = tmp_path_factory.mktemp("local") / "lake"
-    run_sample(lake, [DAY], landing)
-    return lake
+def local_lake(small_city_night) -> Path:
+    """The same night in local mode (in process, the session's Spark on local[2])."""
+    return small_city_night[1]
 
 
 SPARK_CLASS = Path(pyspark.__file__).parent / "bin" / "spark-class"

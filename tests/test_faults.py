@@ -21,25 +21,21 @@ import pytest
 from pipelines import snapshot
 from pipelines.ingest.land import SourceLanding
 from pipelines.run.logs import failure_line
-from tests.conftest import SAMPLE_DATE, lake_contents, lipmon_run, night_in_process
-from tests.deliveries import small_city
+from tests.conftest import SAMPLE_DATE, SAMPLE_KEY, lake_contents, lipmon_run, night_in_process
 
 pytestmark = pytest.mark.system
 
-KEY = "faults-test-key"
+KEY = SAMPLE_KEY
 D = SAMPLE_DATE
 # small_city's deliveries dated on or before D, by source.
 DELIVERIES = {"residents": 2, "medical_settlements": 2, "social_security": 2}
 
 
 @pytest.fixture(scope="module")
-def city(tmp_path_factory, prefect_server) -> tuple[Path, dict[str, list[str]]]:
+def city(small_city_night) -> tuple[Path, dict[str, list[str]]]:
     """The landing folder and what an uninterrupted night of it publishes."""
-    base = tmp_path_factory.mktemp("faults")
-    landing = base / "landing"
-    small_city(landing)
-    night_in_process(base / "lake", landing, KEY)
-    return landing, lake_contents(base / "lake")
+    landing, lake = small_city_night
+    return landing, lake_contents(lake)
 
 
 def _bronze_partitions(lake: Path) -> list[Path]:

@@ -39,7 +39,7 @@ from tests.deliveries import check_char, payments_csv, resident_id, residents_cs
 
 CONTRACTS = load_contracts(PROJECT_ROOT / "schemas" / "sources")
 FAST_EXAMPLES = int(os.environ.get("LIPMON_FUZZ_EXAMPLES", "4"))
-SYSTEM_EXAMPLES = 12
+SYSTEM_EXAMPLES = 6
 D = date(2026, 11, 28)
 DAYS = {
     "residents": date(2026, 11, 27),

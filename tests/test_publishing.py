@@ -12,8 +12,7 @@ from pathlib import Path
 import pytest
 
 from pipelines.lake import publish, recover
-from tests.conftest import lake_contents, lipmon_run, night_in_process
-from tests.deliveries import small_city
+from tests.conftest import SAMPLE_KEY, lake_contents, lipmon_run, night_in_process
 
 D = date(2026, 11, 28)
 TABLES = ("gold/household_profile", "gold/alerts", "restricted/alerts")
@@ -22,7 +21,7 @@ TABLES = ("gold/household_profile", "gold/alerts", "restricted/alerts")
 # marked complete. (A kill before the first swap leaves everything old: a weaker case of
 # the first.)
 KILL_POINTS = ["publish:after-swap", "manifest:before-success-marker"]
-KEY = "publish-test-key"
+KEY = SAMPLE_KEY
 
 
 def _tables(lake: Path) -> dict[str, list]:
@@ -31,13 +30,14 @@ def _tables(lake: Path) -> dict[str, list]:
 
 
 @pytest.mark.system
-def test_killed_publishing_leaves_old_or_new_outputs_and_a_rerun_matches_an_uninterrupted_run(tmp_path, prefect_server):
-    landing = tmp_path / "landing"
-    small_city(landing)
+def test_killed_publishing_leaves_old_or_new_outputs_and_a_rerun_matches_an_uninterrupted_run(
+    tmp_path, small_city_night
+):
+    landing, uninterrupted = small_city_night
     wider = tmp_path / "wider.yaml"
     wider.write_text("alerts: {top_share: 0.5}\n", encoding="utf-8")  # changes the alerts
     lake = tmp_path / "lake"
-    night_in_process(lake, landing, KEY)
+    shutil.copytree(uninterrupted, lake)
     old = _tables(lake)
 
     clean = tmp_path / "clean"
