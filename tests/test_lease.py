@@ -15,7 +15,9 @@ from pathlib import Path
 import pytest
 
 from pipelines.lease import LEASE_FILE, LakeBusy, LakeLease, read_holder, why_stale
-from tests.deliveries import small_city
+from tests.deliveries import resident_id, residents_csv, write_delivery
+
+REGISTERED = f"{resident_id('371402', '19800101', 11)},张三,1,19800101,H1,01,371402001001,1,1,"
 
 
 def _lease_file(lake: Path, *, host: str, pid: int, renewed: datetime) -> None:
@@ -112,7 +114,8 @@ def test_renewal_moves_the_time_and_notices_a_takeover(tmp_path):
 
 def test_two_ingests_started_together_on_one_lake_one_runs_the_other_names_the_holder(tmp_path):
     landing, lake = tmp_path / "landing", tmp_path / "lake"
-    small_city(landing)
+    # One delivery is enough: the winner holds the lease while it lands it.
+    write_delivery(landing, "residents", "2026-11-27", {"residents.csv": residents_csv([REGISTERED])})
     script = Path(sys.executable).parent / "lipmon"
     cmd = [str(script), "ingest", "--date", "2026-11-28", "--landing", str(landing), "--lake", str(lake)]
     env = {**os.environ, "LIPMON_PSEUDONYM_KEY": "lease-test"}
