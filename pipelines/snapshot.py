@@ -97,6 +97,8 @@ def read_inputs(
     inputs = {}
     for name, contract in contracts.items():
         dates = [d for d in lake.dates(bronze_table(name)) if d <= as_of]
+        if not dates and not contract.delivery.required:
+            continue  # never delivered: absent (the quality gate has recorded it so)
         if contract.delivery.mode == "snapshot":
             if not dates:
                 raise MissingInput(f"no {name} delivery landed on or before {as_of}")

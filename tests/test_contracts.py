@@ -17,10 +17,28 @@ from pipelines.settings import PROJECT_ROOT
 SOURCES = PROJECT_ROOT / "schemas" / "sources"
 
 
-def test_core_contracts_load_with_snapshot_sources_first():
+def test_contracts_load_with_the_registry_first_then_snapshot_sources():
     contracts = load_contracts(SOURCES)
-    assert list(contracts) == ["residents", "medical_settlements", "social_security"]
+    # The registry first (the others' orphan checks refer to it), then the other snapshot
+    # sources, then the incremental ones, each group by name.
+    assert list(contracts) == [
+        "residents",
+        "agriculture",
+        "businesses",
+        "disability",
+        "vehicles",
+        "medical_settlements",
+        "social_security",
+    ]
+    # Only the core three are required before a night can run; the second wave may be absent.
+    assert [n for n, c in contracts.items() if c.delivery.required] == [
+        "residents",
+        "medical_settlements",
+        "social_security",
+    ]
     assert contracts["residents"].personal_columns == ["person_id", "name"]
+    assert contracts["businesses"].personal_columns == ["credit_code", "person_id"]
+    assert contracts["agriculture"].delivery.encoding == "GB18030"
     assert contracts["residents"].delivery.encoding == "GB18030"
     assert contracts["social_security"].delivery.encoding == "UTF-8-SIG"
 

@@ -244,3 +244,89 @@ def test_reordered_delivered_columns_are_mapped_by_header(spark):
         "100.50",
         [],
     )
+
+
+# The second wave's sources. A valid unified social credit code (GB 32100-2015, printed on
+# a business licence) and the same with its check character changed.
+CREDIT = "91350100M000100Y43"
+CREDIT_BAD_CHECK = "91350100M000100Y44"
+
+DISABILITY_CASES = [
+    (f"{A},4,2,2020-05-01", []),
+    (f"{A},7,1,2026-12-31", []),
+    (f"{A},8,2,2020-05-01", ["disability_type:not_in_codes"]),
+    (f"{A},4,5,2020-05-01", ["grade:not_in_codes"]),
+    (f"{A},4,0,2020-05-01", ["grade:not_in_codes"]),
+    (f"{A},4,2,20200501", ["certificate_date:bad_date"]),
+    (f"{A},4,2,", ["certificate_date:missing"]),
+    (f"{BAD_CHECK},4,2,2020-05-01", ["person_id:bad_check_character"]),
+    (f"{A},4,2,2027-02-01", ["rule:not_dated_after_delivery"]),  # after its delivery
+]
+
+HOLDING_CASES = [
+    ("H1,grain_land,6.5,2026", []),
+    ("H1,cattle,2,2025", []),
+    ("H1,poultry,0,2026", []),
+    ("H1,rice,6.5,2026", ["item:not_in_codes"]),
+    ("H1,grain_land,-1,2026", ["quantity:below_minimum"]),
+    ("H1,grain_land,6.555,2026", ["quantity:bad_number"]),  # two decimal places at most
+    ("H1,grain_land,six,2026", ["quantity:bad_number"]),
+    ("H1,grain_land,6.5,26", ["year:bad_pattern"]),
+    ("H1,grain_land,6.5,二〇二六", ["year:bad_pattern"]),
+    (",grain_land,6.5,2026", ["household_id:missing"]),
+    ("H1,grain_land,6.5,2027", []),  # the year of its delivery
+    ("H1,grain_land,6.5,2028", ["rule:not_registered_after_delivery"]),
+]
+
+VEHICLE_CASES = [
+    (f"V1,{A},passenger_car,2019-03-01,active", []),
+    (f"V1,{A},tricycle,2019-03-01,scrapped", []),
+    (f"V1,{A},bus,2019-03-01,active", ["vehicle_class:not_in_codes"]),
+    (f"V1,{A},truck,2019-03-01,stolen", ["status:not_in_codes"]),
+    (f"V1,{A},truck,2019-02-30,active", ["registration_date:bad_date"]),
+    (f"V1,{BAD_CHECK},truck,2019-03-01,active", ["person_id:bad_check_character"]),
+    (f",{A},truck,2019-03-01,active", ["vehicle_id:missing"]),
+    (f"V1,{A},truck,2027-03-01,active", ["rule:not_dated_after_delivery"]),  # after its delivery
+]
+
+BUSINESS_CASES = [
+    (f"{CREDIT},{A},legal_rep,company,500000,active", []),
+    (f"{CREDIT},{A},investor,individual,0,cancelled", []),
+    (f"{CREDIT_BAD_CHECK},{A},legal_rep,company,500000,active", ["credit_code:bad_check_character"]),
+    (f"{CREDIT[:-1]},{A},legal_rep,company,500000,active", ["credit_code:bad_format"]),
+    (f"{CREDIT.lower()},{A},legal_rep,company,500000,active", ["credit_code:bad_format"]),
+    (f"{CREDIT},{BAD_CHECK},legal_rep,company,500000,active", ["person_id:bad_check_character"]),
+    (f"{CREDIT},{A},owner,company,500000,active", ["role:not_in_codes"]),
+    (f"{CREDIT},{A},legal_rep,partnership,500000,active", ["enterprise_type:not_in_codes"]),
+    (f"{CREDIT},{A},legal_rep,company,-5,active", ["registered_capital:below_minimum"]),
+    (f"{CREDIT},{A},legal_rep,company,500000,closed", ["status:not_in_codes"]),
+    (f",{A},legal_rep,company,500000,active", ["credit_code:missing"]),
+]
+
+SECOND_WAVE_CASES = {
+    "disability": DISABILITY_CASES,
+    "agriculture": HOLDING_CASES,
+    "vehicles": VEHICLE_CASES,
+    "businesses": BUSINESS_CASES,
+}
+
+
+@pytest.mark.parametrize(
+    "source,index",
+    [(source, i) for source, cases in SECOND_WAVE_CASES.items() for i in range(len(cases))],
+    ids=[f"{source}-{c[0][:40]}" for source, cases in SECOND_WAVE_CASES.items() for c in cases],
+)
+def test_second_wave_row_reasons(spark, source, index):
+    cases = SECOND_WAVE_CASES[source]
+    assert case_reasons(spark, source, cases, index) == cases[index][1]
+
+
+def test_the_same_credit_code_and_person_twice_with_different_content_is_a_conflict(spark):
+    first = f"{CREDIT},{A},legal_rep,company,500000,active"
+    second = f"{CREDIT},{A},legal_rep,company,600000,active"
+    other_person = f"{CREDIT},{B},investor,company,500000,active"  # the key is (code, person)
+    assert reasons_by_line(spark, "businesses", [first, second, other_person]) == {
+        2: ["key:conflicting_duplicate"],
+        3: ["key:conflicting_duplicate"],
+        4: [],
+    }

@@ -54,6 +54,16 @@ def test_every_delivered_row_is_kept_or_quarantined(sample_night):
     assert (lake / f"runs/{SAMPLE_DATE}/quality/data_docs/index.html").exists()
 
 
+def test_the_departments_not_delivered_are_absent_not_an_error(sample_night):
+    lake, output = sample_night
+    manifest = json.loads((lake / f"runs/{SAMPLE_DATE}/manifest.json").read_text(encoding="utf-8"))
+    absent = sorted(s for s, f in manifest["freshness"].items() if f.get("absent"))
+    delivered = {p.name for p in SAMPLE.iterdir() if p.is_dir()}
+    assert absent == sorted({"disability", "agriculture", "vehicles", "businesses"} - delivered)
+    if absent:
+        assert f"never delivered: {', '.join(absent)}" in output
+
+
 def test_index_and_alerts_match_an_independent_implementation(sample_night):
     _index_and_alerts_match(sample_night[0], SAMPLE_DATE)
 

@@ -14,7 +14,7 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-ColumnType = Literal["string", "code", "date", "month", "decimal", "resident_id"]
+ColumnType = Literal["string", "code", "date", "month", "decimal", "resident_id", "credit_code"]
 DeliveryMode = Literal["snapshot", "incremental"]
 
 
@@ -75,6 +75,12 @@ class Delivery(_Strict):
     files: str = Field(description="Glob of the data files inside a delivery folder")
     encoding: str
     max_staleness_days: int = Field(ge=0)
+    required: bool = Field(
+        False,
+        description="A night cannot run before the source's first delivery (the core three). "
+        "A source that is not required and was never delivered is absent: the night runs "
+        "without it; once delivered, its staleness limit applies like any other's.",
+    )
 
 
 class OrphanRate(_Strict):
@@ -161,12 +167,14 @@ def load_contract(path: Path) -> Contract:
 
 
 def load_contracts(directory: Path) -> dict[str, Contract]:
-    """All source contracts in a folder, by name, in a stable order (snapshot sources first,
-    so that references such as the orphan check see the registry of the same night)."""
+    """All source contracts in a folder, by name, in a stable order: the sources others
+    refer to first (so that the orphan check sees the registry of the same night), then
+    snapshot sources, then incremental ones."""
     contracts = [load_contract(p) for p in sorted(directory.glob("*.yaml"))]
     if not contracts:
         raise ContractError(f"{directory}: no contracts (*.yaml) found")
-    contracts.sort(key=lambda c: (c.delivery.mode != "snapshot", c.name))
+    referenced = {c.quality.orphan_rate.reference for c in contracts if c.quality.orphan_rate}
+    contracts.sort(key=lambda c: (c.name not in referenced, c.delivery.mode != "snapshot", c.name))
     for c in contracts:
         ref = c.quality.orphan_rate.reference if c.quality.orphan_rate else None
         if ref is not None and ref not in {x.name for x in contracts}:

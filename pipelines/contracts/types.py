@@ -30,6 +30,11 @@ PROVINCE_CODES = (
 ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 ID_CHECK_CHARACTERS = "10X98765432"
 
+# GB 32100-2015: the unified social credit code's 31 characters (no I, O, S, V, Z), each
+# standing for its position, and the weights of the first 17 for its MOD 31 check character.
+CREDIT_CODE_CHARACTERS = "0123456789ABCDEFGHJKLMNPQRTUWXY"
+CREDIT_CODE_WEIGHTS = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)
+
 Problem = tuple[SparkColumn, str]
 
 
@@ -40,7 +45,7 @@ def spark_type(column: Column) -> T.DataType:
     if column.type == "decimal":
         assert column.precision is not None and column.scale is not None  # the model requires both
         return T.DecimalType(column.precision, column.scale)
-    return T.StringType()  # string, code, resident_id, month (canonical YYYY-MM)
+    return T.StringType()  # string, code, resident_id, credit_code, month (canonical YYYY-MM)
 
 
 def is_empty(raw: SparkColumn) -> SparkColumn:
@@ -87,6 +92,21 @@ def resident_id_problems(raw: SparkColumn, name: str) -> tuple[dict[str, SparkCo
     ]
 
 
+def credit_code_problems(raw: SparkColumn, name: str) -> list[Problem]:
+    """The unified social credit code check of GB 32100-2015 (统一社会信用代码): 18
+    characters of its alphabet, the 3rd to 8th an administrative division (digits), and
+    the 18th the check character of the first 17 (MOD 31)."""
+    alphabet = f"[{CREDIT_CODE_CHARACTERS}]"
+    well_formed = raw.rlike(f"^{alphabet}{{2}}[0-9]{{6}}{alphabet}{{10}}$")
+    values = [F.instr(F.lit(CREDIT_CODE_CHARACTERS), F.substring(raw, i + 1, 1)) - 1 for i in range(17)]
+    weighted = cast(SparkColumn, sum(v * w for v, w in zip(values, CREDIT_CODE_WEIGHTS)))
+    expected = F.substring(F.lit(CREDIT_CODE_CHARACTERS), (31 - weighted % 31) % 31 + 1, 1)
+    return [
+        (~well_formed, f"{name}:bad_format"),
+        (well_formed & (F.substring(raw, 18, 1) != expected), f"{name}:bad_check_character"),
+    ]
+
+
 @dataclass(frozen=True)
 class ParsedField:
     """How one raw field becomes a typed value, and what can be wrong with it.
@@ -110,6 +130,8 @@ def parse_column(raw: SparkColumn, column: Column) -> ParsedField:
     typed: SparkColumn = raw
     if column.type == "resident_id":
         helpers, problems = resident_id_problems(raw, name)
+    elif column.type == "credit_code":
+        problems = credit_code_problems(raw, name)
     elif column.type == "code":
         assert column.codes is not None  # the model requires codes for a code column
         problems.append((~raw.isin(list(column.codes)), f"{name}:not_in_codes"))

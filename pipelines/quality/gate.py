@@ -23,15 +23,21 @@ def check_landed(failed: list[str]) -> None:
 
 
 def freshness(lake: Lake, contracts: dict[str, Contract], as_of: date) -> dict[str, dict[str, Any]]:
-    """Each source's last delivery on or before `as_of` and its age in days; raises
-    QualityGateFailed for a source with none, or one staler than its contract allows."""
-    found = {}
+    """Each source's last delivery on or before `as_of` and its age in days; a source that
+    is not required and was never delivered is recorded as absent (no last delivery).
+    Raises QualityGateFailed for a required source with none, or a source staler than its
+    contract allows."""
+    found: dict[str, dict[str, Any]] = {}
     for name, contract in contracts.items():
         landed = [d for d in lake.dates(bronze_table(name)) if d <= as_of]
+        limit = contract.delivery.max_staleness_days
+        if not landed and not contract.delivery.required:
+            found[name] = {"last_delivery": None, "staleness_days": None, "limit_days": limit, "absent": True}
+            log.info("%s: never delivered: absent from this night", name)
+            continue
         if not landed:
             raise QualityGateFailed(f"{name}: no delivery landed on or before {as_of}")
         age = (as_of - landed[-1]).days
-        limit = contract.delivery.max_staleness_days
         if age > limit:
             raise QualityGateFailed(
                 f"{name}: last delivery {landed[-1]} is {age} days old on {as_of}, "

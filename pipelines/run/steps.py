@@ -101,6 +101,7 @@ def check_configuration(params: RunParameters) -> Result:
     lake = Lake(settings.lake)
     policy = load_policy(settings.config)
     policy.standards_on(params.snapshot_date)
+    policy.farm_returns_on(params.snapshot_date)
     load_contracts(settings.contracts_dir)
     lake.restricted_zone()  # owner-only before anything (the default key file) is created in it
     key_fingerprint = fingerprint(load_key(lake.root / policy.pseudonym.key_file))
@@ -158,6 +159,12 @@ def step_quality_gate(params: RunParameters, ingested: Result) -> Result:
     return freshness(Lake(settings.lake), load_contracts(settings.contracts_dir), params.snapshot_date)
 
 
+def _describe_freshness(fresh: Result) -> str:
+    ages = ", ".join(f"{s} {f['staleness_days']}d old" for s, f in fresh.items() if not f.get("absent"))
+    absent = [s for s, f in fresh.items() if f.get("absent")]
+    return ages + (f"; never delivered: {', '.join(absent)}" if absent else "")
+
+
 def step_snapshot(params: RunParameters, fresh: Result) -> Result:
     """Profiles, index and alerts for the snapshot date, published atomically."""
     settings = params.settings()
@@ -171,7 +178,7 @@ def step_snapshot(params: RunParameters, fresh: Result) -> Result:
         policy,
         as_of=params.snapshot_date,
         key=key,
-        data_as_of={s: date.fromisoformat(f["last_delivery"]) for s, f in fresh.items()},
+        data_as_of={s: date.fromisoformat(f["last_delivery"]) for s, f in fresh.items() if f["last_delivery"]},
     )
     return result.counts()
 
@@ -255,7 +262,7 @@ STEPS: dict[str, Step] = {
             "quality gate: failed deliveries and staleness",
             step_quality_gate,
             False,
-            lambda r: ", ".join(f"{s} {f['staleness_days']}d old" for s, f in r.items()),
+            _describe_freshness,
         ),
         Step("snapshot", "profiles, index and alerts", step_snapshot, True, _describe_snapshot),
         Step(
