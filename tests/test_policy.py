@@ -108,3 +108,88 @@ def test_a_change_of_standard_applies_from_its_effective_date(tmp_path):
 def test_unknown_setting_is_named(tmp_path):
     with pytest.raises(ConfigError, match="alerts.top_shar"):
         load_policy(_config(tmp_path, {"alerts": {"top_shar": 0.1}}))
+
+
+def test_second_wave_defaults_follow_the_domain():
+    policy = load_policy()
+    on = date(2026, 11, 28)
+    # Yuyang's annual net returns, yuan per mu or head.
+    expected = {
+        "grain_land": 500,
+        "cash_crop_land": 1200,
+        "orchard": 1500,
+        "greenhouse": 6000,
+        "cattle": 1500,
+        "pig": 200,
+        "sheep": 150,
+        "poultry": 8,
+    }
+    assert {item: policy.farm_return("371402", item, on) for item in expected} == expected
+    table = policy.farm_returns_on(on)
+    assert len(table) == len(policy.counties) * 8 and ("371482", "poultry", 8) in table
+    assert (policy.assets.vehicle_classes, policy.assets.business_roles) == (
+        ["passenger_car", "truck"],
+        ["legal_rep", "investor"],
+    )
+    assert policy.assets.individual_business_min_capital == 100_000
+    assert policy.disability.severe_grades == ["1", "2"]
+
+
+def test_a_county_sets_its_own_farm_return_from_a_date(tmp_path):
+    defaults = load_policy().model_dump(mode="json")["farm_net_returns"]
+    own = [
+        {"county": "371423", "item": "cattle", "effective_from": "2026-07-01", "annual_net_return": 1800},
+    ]
+    policy = load_policy(_config(tmp_path, {"farm_net_returns": defaults + own}))
+    assert policy.farm_return("371423", "cattle", date(2026, 6, 30)) == 1500  # the default before
+    assert policy.farm_return("371423", "cattle", date(2026, 7, 1)) == 1800
+    assert policy.farm_return("371423", "pig", date(2026, 7, 1)) == 200  # other items keep the default
+    assert policy.farm_return("371402", "cattle", date(2026, 7, 1)) == 1500  # other counties too
+
+
+@pytest.mark.parametrize(
+    "override,message",
+    [
+        (
+            {
+                "farm_net_returns": [
+                    {"county": "*", "item": "rice", "effective_from": "2020-01-01", "annual_net_return": 1}
+                ]
+            },
+            "farm_net_returns.0.item",
+        ),
+        (
+            {
+                "farm_net_returns": [
+                    {"county": "*", "item": "pig", "effective_from": "2020-01-01", "annual_net_return": -5}
+                ]
+            },
+            "farm_net_returns.0.annual_net_return",
+        ),
+        (
+            {
+                "farm_net_returns": [
+                    {"county": "371402", "item": "pig", "effective_from": "2020-01-01", "annual_net_return": 200},
+                    {"county": "371402", "item": "pig", "effective_from": "2025-01-01", "annual_net_return": 250},
+                ]
+            },
+            "farm net returns for county 371402, pig overlap: the period from 2020-01-01 has no end",
+        ),
+        ({"assets": {"vehicle_classes": ["bicycle"]}}, "assets.vehicle_classes.0"),
+        ({"assets": {"individual_business_min_capital": -1}}, "assets.individual_business_min_capital"),
+        ({"disability": {"severe_grades": ["5"]}}, "disability.severe_grades.0"),
+        ({"disability": {"severe_grades": []}}, "disability.severe_grades"),
+    ],
+)
+def test_bad_second_wave_settings_fail_naming_the_setting(tmp_path, override, message):
+    with pytest.raises(ConfigError, match=message):
+        load_policy(_config(tmp_path, override))
+
+
+def test_a_county_without_a_farm_return_in_force_fails_naming_it(tmp_path):
+    defaults = [r for r in load_policy().model_dump(mode="json")["farm_net_returns"] if r["item"] != "sheep"]
+    late = [{"county": "*", "item": "sheep", "effective_from": "2027-01-01", "annual_net_return": 150}]
+    policy = load_policy(_config(tmp_path, {"farm_net_returns": defaults + late}))
+    gap = r"no farm net return in force on 2026-11-28 for county 371402 \(德城区\), sheep"
+    with pytest.raises(ConfigError, match=gap):
+        policy.farm_returns_on(date(2026, 11, 28))

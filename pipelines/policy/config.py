@@ -9,6 +9,7 @@ import hashlib
 import itertools
 import json
 import math
+from collections.abc import Mapping, Sequence
 from datetime import date
 from importlib import resources
 from pathlib import Path
@@ -20,6 +21,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 ResidenceType = Literal["urban", "rural"]
 RESIDENCE_CODES: dict[str, ResidenceType] = {"1": "urban", "2": "rural"}
 COMPONENTS = ("income", "medical", "dependency", "unemployment", "illness", "shock")
+# The agriculture department's items (its contract's codes), the vehicle classes, business
+# roles and disability grades the departments deliver (interfaces.md).
+FarmItem = Literal["grain_land", "cash_crop_land", "orchard", "greenhouse", "cattle", "pig", "sheep", "poultry"]
+FARM_ITEMS: tuple[str, ...] = FarmItem.__args__  # type: ignore[attr-defined]
+VehicleClass = Literal["passenger_car", "truck", "motorcycle", "tricycle", "agricultural"]
+BusinessRole = Literal["legal_rep", "investor"]
+DisabilityGrade = Literal["1", "2", "3", "4"]
 
 
 class ConfigError(ValueError):
@@ -30,15 +38,61 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class DibaoStandard(_Strict):
+class _CountyPeriod(_Strict):
+    """A policy number for a county ("*": every county without its own) in force from
+    `effective_from` up to, not including, `effective_to` (open-ended when absent)."""
+
     county: str = Field(pattern=r"^(\*|[0-9]{6})$")
-    residence_type: ResidenceType
     effective_from: date
-    effective_to: date | None = None  # exclusive; open-ended when absent
-    monthly_amount: float = Field(gt=0)
+    effective_to: date | None = None
 
     def in_force(self, on: date) -> bool:
         return self.effective_from <= on and (self.effective_to is None or on < self.effective_to)
+
+    @property
+    def scope(self) -> tuple[str, str]:
+        """The county and what the number is for (a residence type, an item)."""
+        raise NotImplementedError
+
+    @property
+    def value(self) -> float:
+        raise NotImplementedError
+
+
+class DibaoStandard(_CountyPeriod):
+    residence_type: ResidenceType
+    monthly_amount: float = Field(gt=0)
+
+    @property
+    def scope(self) -> tuple[str, str]:
+        return self.county, self.residence_type
+
+    @property
+    def value(self) -> float:
+        return self.monthly_amount
+
+
+class FarmNetReturn(_CountyPeriod):
+    item: FarmItem
+    annual_net_return: float = Field(ge=0, description="yuan per mu or per head per year")
+
+    @property
+    def scope(self) -> tuple[str, str]:
+        return self.county, self.item
+
+    @property
+    def value(self) -> float:
+        return self.annual_net_return
+
+
+class AssetPolicy(_Strict):
+    vehicle_classes: list[VehicleClass] = Field(min_length=1)
+    business_roles: list[BusinessRole] = Field(min_length=1)
+    individual_business_min_capital: float = Field(ge=0)
+
+
+class DisabilityPolicy(_Strict):
+    severe_grades: list[DisabilityGrade] = Field(min_length=1)
 
 
 class IndexPolicy(_Strict):
@@ -137,28 +191,16 @@ class Policy(_Strict):
     index: IndexPolicy
     alerts: AlertPolicy
     categories: CategoryPolicy
+    farm_net_returns: list[FarmNetReturn] = Field(min_length=1)
+    assets: AssetPolicy
+    disability: DisabilityPolicy
     pseudonym: PseudonymPolicy
     push: PushPolicy
 
     @model_validator(mode="after")
     def _no_overlaps(self) -> Policy:
-        by_scope: dict[tuple[str, str], list[DibaoStandard]] = {}
-        for s in self.dibao_standards:
-            by_scope.setdefault((s.county, s.residence_type), []).append(s)
-        for (county, rtype), periods in by_scope.items():
-            periods.sort(key=lambda s: s.effective_from)
-            for s in periods:
-                if s.effective_to is not None and s.effective_to <= s.effective_from:
-                    raise ValueError(
-                        f"dibao standard {county}/{rtype} from {s.effective_from}: effective_to must be later"
-                    )
-            for a, b in itertools.pairwise(periods):
-                if a.effective_to is None or a.effective_to > b.effective_from:
-                    raise ValueError(
-                        f"dibao standards for county {county}, {rtype} overlap: the period from "
-                        f"{a.effective_from} {'has no end' if a.effective_to is None else f'to {a.effective_to}'} "
-                        f"and the period from {b.effective_from}"
-                    )
+        _no_overlapping_periods("dibao standard", self.dibao_standards)
+        _no_overlapping_periods("farm net return", self.farm_net_returns)
         return self
 
     def digest(self) -> str:
@@ -169,23 +211,61 @@ class Policy(_Strict):
     def standards_on(self, on: date) -> list[tuple[str, str, float]]:
         """(county, residence code, monthly amount) in force on a date, for every configured
         county and both residence types; fails naming the first gap."""
-        table = []
-        for county in sorted(self.counties):
-            for code, rtype in RESIDENCE_CODES.items():
-                amount = self.standard(county, rtype, on)
-                if amount is None:
-                    raise ConfigError(
-                        f"no dibao standard in force on {on} for county {county} ({self.counties[county]}), {rtype}"
-                    )
-                table.append((county, code, amount))
-        return table
+        return self._table_on("dibao standard", self.dibao_standards, RESIDENCE_CODES, on)
+
+    def farm_returns_on(self, on: date) -> list[tuple[str, str, float]]:
+        """(county, item, annual net return) in force on a date, for every configured
+        county and every item; fails naming the first gap."""
+        return self._table_on("farm net return", self.farm_net_returns, {i: i for i in FARM_ITEMS}, on)
 
     def standard(self, county: str, rtype: str, on: date) -> float | None:
-        for scope in (county, "*"):
-            for s in self.dibao_standards:
-                if s.county == scope and s.residence_type == rtype and s.in_force(on):
-                    return s.monthly_amount
-        return None
+        return _in_force(self.dibao_standards, county, rtype, on)
+
+    def farm_return(self, county: str, item: str, on: date) -> float | None:
+        return _in_force(self.farm_net_returns, county, item, on)
+
+    def _table_on(
+        self, what: str, entries: Sequence[_CountyPeriod], kinds: Mapping[str, str], on: date
+    ) -> list[tuple[str, str, float]]:
+        """(county, label, value) for every configured county and every kind (by its label
+        in the table), from the entries in force on `on`; fails naming the first gap."""
+        table = []
+        for county in sorted(self.counties):
+            for label, kind in kinds.items():
+                found = _in_force(entries, county, kind, on)
+                if found is None:
+                    name = self.counties[county]
+                    raise ConfigError(f"no {what} in force on {on} for county {county} ({name}), {kind}")
+                table.append((county, label, found))
+        return table
+
+
+def _in_force(entries: Sequence[_CountyPeriod], county: str, kind: str, on: date) -> float | None:
+    """The county's own entry for `kind` in force on `on`, else the "*" entry's value."""
+    for scope in ((county, kind), ("*", kind)):
+        for entry in entries:
+            if entry.scope == scope and entry.in_force(on):
+                return entry.value
+    return None
+
+
+def _no_overlapping_periods(what: str, entries: Sequence[_CountyPeriod]) -> None:
+    """The periods [from, to) of one scope (a county and residence type, or a county and
+    item) must not overlap; `to` must be after `from`."""
+    by_scope: dict[tuple[str, str], list[_CountyPeriod]] = {}
+    for e in entries:
+        if e.effective_to is not None and e.effective_to <= e.effective_from:
+            raise ValueError(f"{what} {e.scope[0]}/{e.scope[1]} from {e.effective_from}: effective_to must be later")
+        by_scope.setdefault(e.scope, []).append(e)
+    for (county, kind), periods in by_scope.items():
+        periods.sort(key=lambda e: e.effective_from)
+        for a, b in itertools.pairwise(periods):
+            if a.effective_to is None or a.effective_to > b.effective_from:
+                raise ValueError(
+                    f"{what}s for county {county}, {kind} overlap: the period from "
+                    f"{a.effective_from} {'has no end' if a.effective_to is None else f'to {a.effective_to}'} "
+                    f"and the period from {b.effective_from}"
+                )
 
 
 def _merge(base: dict, override: dict) -> dict:
