@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 from pyspark.sql import functions as F
 
-from pipelines.contracts.types import credit_code_problems
+from pipelines.contracts.types import CREDIT_CODE_CHARACTERS, CREDIT_CODE_WEIGHTS, credit_code_problems
 
 ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"  # 31 characters: no I, O, S, V, Z
 WEIGHTS = [3**i % 31 for i in range(17)]  # 1, 3, 9, 27, 19, 26, 16, ...
@@ -44,8 +44,9 @@ def _problems(spark, codes: list[str]) -> dict[str, list[str]]:
     return {r["credit_code"]: r["reasons"] for r in df.select("credit_code", reasons.alias("reasons")).collect()}
 
 
-def test_the_weights_are_the_standards():
-    assert WEIGHTS == [1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28]
+def test_the_checks_alphabet_and_weights_are_the_standards():
+    assert WEIGHTS == [1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28]  # the standard's table
+    assert (CREDIT_CODE_CHARACTERS, list(CREDIT_CODE_WEIGHTS)) == (ALPHABET, WEIGHTS)
 
 
 def test_published_codes_pass(spark):

@@ -9,7 +9,18 @@ from pathlib import Path
 import pytest
 import yaml
 
+from pipelines.contracts import load_contracts
 from pipelines.policy import ConfigError, load_policy
+from pipelines.settings import PROJECT_ROOT
+
+# The codes the departments deliver, as their contracts state them (interfaces.md).
+_CONTRACTS = load_contracts(PROJECT_ROOT / "schemas" / "sources")
+CONTRACT_CODES = {
+    "farm_net_returns.item": list(_CONTRACTS["agriculture"].column("item").codes or {}),
+    "assets.vehicle_classes": list(_CONTRACTS["vehicles"].column("vehicle_class").codes or {}),
+    "assets.business_roles": list(_CONTRACTS["businesses"].column("role").codes or {}),
+    "disability.severe_grades": list(_CONTRACTS["disability"].column("grade").codes or {}),
+}
 
 
 def _config(tmp_path: Path, payload: dict) -> Path:
@@ -125,8 +136,9 @@ def test_second_wave_defaults_follow_the_domain():
         "poultry": 8,
     }
     assert {item: policy.farm_return("371402", item, on) for item in expected} == expected
-    table = policy.farm_returns_on(on)
+    table = policy.farm_returns_on(on, list(expected))
     assert len(table) == len(policy.counties) * 8 and ("371482", "poultry", 8) in table
+    policy.check_codes(CONTRACT_CODES)  # the defaults name only codes the departments deliver
     assert (policy.assets.vehicle_classes, policy.assets.business_roles) == (
         ["passenger_car", "truck"],
         ["legal_rep", "investor"],
@@ -153,14 +165,6 @@ def test_a_county_sets_its_own_farm_return_from_a_date(tmp_path):
         (
             {
                 "farm_net_returns": [
-                    {"county": "*", "item": "rice", "effective_from": "2020-01-01", "annual_net_return": 1}
-                ]
-            },
-            "farm_net_returns.0.item",
-        ),
-        (
-            {
-                "farm_net_returns": [
                     {"county": "*", "item": "pig", "effective_from": "2020-01-01", "annual_net_return": -5}
                 ]
             },
@@ -175,9 +179,7 @@ def test_a_county_sets_its_own_farm_return_from_a_date(tmp_path):
             },
             "farm net returns for county 371402, pig overlap: the period from 2020-01-01 has no end",
         ),
-        ({"assets": {"vehicle_classes": ["bicycle"]}}, "assets.vehicle_classes.0"),
         ({"assets": {"individual_business_min_capital": -1}}, "assets.individual_business_min_capital"),
-        ({"disability": {"severe_grades": ["5"]}}, "disability.severe_grades.0"),
         ({"disability": {"severe_grades": []}}, "disability.severe_grades"),
     ],
 )
@@ -186,10 +188,32 @@ def test_bad_second_wave_settings_fail_naming_the_setting(tmp_path, override, me
         load_policy(_config(tmp_path, override))
 
 
+@pytest.mark.parametrize(
+    "override,message",
+    [
+        (
+            {
+                "farm_net_returns": [
+                    {"county": "*", "item": "rice", "effective_from": "2020-01-01", "annual_net_return": 1}
+                ]
+            },
+            "farm_net_returns.item: 'rice' is not a code of agriculture.item",
+        ),
+        ({"assets": {"vehicle_classes": ["truck", "bicycle"]}}, "assets.vehicle_classes: 'bicycle' is not a code"),
+        ({"assets": {"business_roles": ["owner"]}}, "assets.business_roles: 'owner' is not a code of businesses.role"),
+        ({"disability": {"severe_grades": ["1", "5"]}}, "disability.severe_grades: '5' is not a code of disability"),
+    ],
+)
+def test_a_setting_naming_a_code_its_department_does_not_deliver_fails(tmp_path, override, message):
+    policy = load_policy(_config(tmp_path, override))
+    with pytest.raises(ConfigError, match=message):
+        policy.check_codes(CONTRACT_CODES)
+
+
 def test_a_county_without_a_farm_return_in_force_fails_naming_it(tmp_path):
     defaults = [r for r in load_policy().model_dump(mode="json")["farm_net_returns"] if r["item"] != "sheep"]
     late = [{"county": "*", "item": "sheep", "effective_from": "2027-01-01", "annual_net_return": 150}]
     policy = load_policy(_config(tmp_path, {"farm_net_returns": defaults + late}))
     gap = r"no farm net return in force on 2026-11-28 for county 371402 \(德城区\), sheep"
     with pytest.raises(ConfigError, match=gap):
-        policy.farm_returns_on(date(2026, 11, 28))
+        policy.farm_returns_on(date(2026, 11, 28), CONTRACT_CODES["farm_net_returns.item"])

@@ -9,7 +9,7 @@ import hashlib
 import itertools
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import date
 from importlib import resources
 from pathlib import Path
@@ -21,13 +21,14 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 ResidenceType = Literal["urban", "rural"]
 RESIDENCE_CODES: dict[str, ResidenceType] = {"1": "urban", "2": "rural"}
 COMPONENTS = ("income", "medical", "dependency", "unemployment", "illness", "shock")
-# The agriculture department's items (its contract's codes), the vehicle classes, business
-# roles and disability grades the departments deliver (interfaces.md).
-FarmItem = Literal["grain_land", "cash_crop_land", "orchard", "greenhouse", "cattle", "pig", "sheep", "poultry"]
-FARM_ITEMS: tuple[str, ...] = FarmItem.__args__  # type: ignore[attr-defined]
-VehicleClass = Literal["passenger_car", "truck", "motorcycle", "tricycle", "agricultural"]
-BusinessRole = Literal["legal_rep", "investor"]
-DisabilityGrade = Literal["1", "2", "3", "4"]
+# Settings that name a department's codes, and the source contract and column whose codes
+# they must be (the contracts are the one place the codes are written).
+CODED_SETTINGS: dict[str, tuple[str, str]] = {
+    "farm_net_returns.item": ("agriculture", "item"),
+    "assets.vehicle_classes": ("vehicles", "vehicle_class"),
+    "assets.business_roles": ("businesses", "role"),
+    "disability.severe_grades": ("disability", "grade"),
+}
 
 
 class ConfigError(ValueError):
@@ -73,7 +74,7 @@ class DibaoStandard(_CountyPeriod):
 
 
 class FarmNetReturn(_CountyPeriod):
-    item: FarmItem
+    item: str
     annual_net_return: float = Field(ge=0, description="yuan per mu or per head per year")
 
     @property
@@ -86,13 +87,13 @@ class FarmNetReturn(_CountyPeriod):
 
 
 class AssetPolicy(_Strict):
-    vehicle_classes: list[VehicleClass] = Field(min_length=1)
-    business_roles: list[BusinessRole] = Field(min_length=1)
+    vehicle_classes: list[str] = Field(min_length=1)
+    business_roles: list[str] = Field(min_length=1)
     individual_business_min_capital: float = Field(ge=0)
 
 
 class DisabilityPolicy(_Strict):
-    severe_grades: list[DisabilityGrade] = Field(min_length=1)
+    severe_grades: list[str] = Field(min_length=1)
 
 
 class IndexPolicy(_Strict):
@@ -213,10 +214,29 @@ class Policy(_Strict):
         county and both residence types; fails naming the first gap."""
         return self._table_on("dibao standard", self.dibao_standards, RESIDENCE_CODES, on)
 
-    def farm_returns_on(self, on: date) -> list[tuple[str, str, float]]:
+    def farm_returns_on(self, on: date, items: Collection[str]) -> list[tuple[str, str, float]]:
         """(county, item, annual net return) in force on a date, for every configured
-        county and every item; fails naming the first gap."""
-        return self._table_on("farm net return", self.farm_net_returns, {i: i for i in FARM_ITEMS}, on)
+        county and every item (the agriculture contract's codes); fails naming the first gap."""
+        return self._table_on("farm net return", self.farm_net_returns, {i: i for i in items}, on)
+
+    def check_codes(self, codes: Mapping[str, Collection[str]]) -> None:
+        """Every code a setting names is one its department delivers. `codes`: the codes of
+        each setting in CODED_SETTINGS, from its source contract (a setting whose source has
+        no contract is not checked). Raises ConfigError naming the setting and the code."""
+        named = {
+            "farm_net_returns.item": [r.item for r in self.farm_net_returns],
+            "assets.vehicle_classes": self.assets.vehicle_classes,
+            "assets.business_roles": self.assets.business_roles,
+            "disability.severe_grades": self.disability.severe_grades,
+        }
+        for setting, allowed in codes.items():
+            unknown = sorted(set(named[setting]) - set(allowed))
+            if unknown:
+                source, column = CODED_SETTINGS[setting]
+                raise ConfigError(
+                    f"{setting}: {', '.join(map(repr, unknown))} is not a code of {source}.{column} "
+                    f"({', '.join(sorted(allowed))})"
+                )
 
     def standard(self, county: str, rtype: str, on: date) -> float | None:
         return _in_force(self.dibao_standards, county, rtype, on)

@@ -23,11 +23,11 @@ from typing import Any
 
 from pyspark.sql import SparkSession
 
-from pipelines.contracts import load_contracts
+from pipelines.contracts import Contract, load_contracts
 from pipelines.contracts.outputs import output_contract
 from pipelines.ingest.run import ingest
 from pipelines.lake import SUCCESS_MARKER, Lake, read_json
-from pipelines.policy import load_policy
+from pipelines.policy import CODED_SETTINGS, Policy, load_policy
 from pipelines.pseudonym import fingerprint, load_key
 from pipelines.push.deliver import push_queued
 from pipelines.push.queue import queue_messages
@@ -101,8 +101,7 @@ def check_configuration(params: RunParameters) -> Result:
     lake = Lake(settings.lake)
     policy = load_policy(settings.config)
     policy.standards_on(params.snapshot_date)
-    policy.farm_returns_on(params.snapshot_date)
-    load_contracts(settings.contracts_dir)
+    _check_policy_codes(policy, load_contracts(settings.contracts_dir), params.snapshot_date)
     lake.restricted_zone()  # owner-only before anything (the default key file) is created in it
     key_fingerprint = fingerprint(load_key(lake.root / policy.pseudonym.key_file))
     rotation = key_continuity(lake, key_fingerprint, rotate=params.rotate_pseudonym_key)
@@ -112,6 +111,19 @@ def check_configuration(params: RunParameters) -> Result:
         "pseudonym_key_fingerprint": key_fingerprint,
         **({"pseudonym_key_rotation": rotation} if rotation else {}),
     }
+
+
+def _check_policy_codes(policy: Policy, contracts: dict[str, Contract], on: date) -> None:
+    """The settings that name departments' codes name codes their contracts have, and every
+    farm item has a net return in force on `on` in every county."""
+    codes = {
+        setting: list(contracts[source].column(column).codes or {})
+        for setting, (source, column) in CODED_SETTINGS.items()
+        if source in contracts
+    }
+    policy.check_codes(codes)
+    if "agriculture" in contracts:
+        policy.farm_returns_on(on, codes["farm_net_returns.item"])
 
 
 def step_ingest(params: RunParameters) -> Result:
