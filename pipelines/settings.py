@@ -25,6 +25,7 @@ class Settings:
     config: Path | None
     master: str | None
     contracts_dir: Path
+    indicators_dir: Path
 
     @classmethod
     def resolve(
@@ -46,4 +47,5 @@ class Settings:
             config=Path(config).absolute() if config else None,
             master=master or os.environ.get("LIPMON_SPARK_MASTER") or None,
             contracts_dir=Path(os.environ.get("LIPMON_CONTRACTS", schemas_dir() / "sources")).absolute(),
+            indicators_dir=Path(os.environ.get("LIPMON_INDICATORS", schemas_dir() / "indicators")).absolute(),
         )

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -27,8 +28,8 @@ from pipelines.index.hardship import score
 from pipelines.lake import Lake, checkpoint, read_json, write_json
 from pipelines.policy import ConfigError, Policy
 from pipelines.profile.as_of import incremental_as_of, repeated_key_hashes
-from pipelines.profile.household import household_profiles, standards_table
-from pipelines.profile.window import Windows
+from pipelines.profile.household import household_profiles, lookup_tables, standards_table
+from pipelines.profile.indicators import LOOKUPS, Indicator
 from pipelines.pseudonym import fingerprint, hmac_sha256_hex
 from pipelines.published import refresh_outputs
 from pipelines.spark import broadcast_if_small
@@ -80,6 +81,15 @@ class SnapshotResult:
             "lifecycle_against": self.previous_run.isoformat() if self.previous_run else None,
             "inputs": self.inputs,
         }
+
+
+def _lookup_codes(contracts: dict[str, Contract]) -> dict[str, list[str]]:
+    """Each lookup's codes (those of the source column it prices), for the sources with a contract."""
+    return {
+        name: list(contracts[source].column(match).codes or {})
+        for name, (source, match, _) in LOOKUPS.items()
+        if source in contracts
+    }
 
 
 def _bronze(spark: SparkSession, lake: Lake, contract: Contract, dates: list[date]) -> DataFrame:
@@ -179,6 +189,7 @@ def build_snapshot(
     lake: Lake,
     contracts: dict[str, Contract],
     policy: Policy,
+    indicators: Sequence[Indicator],
     *,
     as_of: date,
     key: bytes,
@@ -188,16 +199,14 @@ def build_snapshot(
     result = SnapshotResult(as_of)
     outputs = _output_contracts()
     standards = standards_table(spark, policy, as_of)  # fails here, before any work, on a gap
+    lookups = lookup_tables(spark, policy, _lookup_codes(contracts), as_of)
     inputs = read_inputs(spark, lake, contracts, as_of, result)
     log.info(
         "snapshot %s: inputs %s; computing profiles, index and alerts",
         as_of,
         {name: f"{dates[0]}..{dates[-1]}" if len(dates) > 1 else dates for name, dates in result.inputs.items()},
     )
-    windows = Windows.of(as_of, policy.index)
-    profiles = household_profiles(
-        inputs["residents"], inputs["social_security"], inputs["medical_settlements"], standards, policy, windows
-    )
+    profiles = household_profiles(inputs, standards, lookups, indicators, policy, as_of)
     scored = (
         apply_rules(score(profiles, policy), policy)
         .withColumn("household_key", hmac_sha256_hex(F.col("household_id"), key))

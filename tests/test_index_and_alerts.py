@@ -13,13 +13,15 @@ from decimal import Decimal
 import pytest
 
 from pipelines.alerts.rules import apply_rules
+from pipelines.contracts.files import schemas_dir
 from pipelines.index.hardship import score
 from pipelines.policy import load_policy
 from pipelines.profile.household import household_profiles, standards_table
-from pipelines.profile.window import Windows
+from pipelines.profile.indicators import load_indicators
 
 D = date(2026, 11, 28)
 POLICY = load_policy()
+INDICATORS = load_indicators(schemas_dir() / "indicators")
 URBAN, RURAL = 814.0, 666.0
 INCOME_MONTHS = [f"2025-{m:02d}" for m in (11, 12)] + [f"2026-{m:02d}" for m in range(1, 11)]
 
@@ -34,6 +36,12 @@ SETTLEMENT_COLUMNS = (
     "discharge_date date, diagnosis_code string, total_cost decimal(14,2), fund_paid decimal(14,2), "
     "out_of_pocket decimal(14,2), settlement_date date"
 )
+
+
+def profiles_of(spark, residents, payments, settlements):
+    """The declared profile of the core three sources as of D (no other source delivered)."""
+    inputs = {"residents": residents, "social_security": payments, "medical_settlements": settlements}
+    return household_profiles(inputs, standards_table(spark, POLICY, D), {}, INDICATORS, POLICY, D)
 
 
 def person(pid, hh, rel, birth, rtype="1", region="371402001001", status="1", status_date=None):
@@ -125,9 +133,7 @@ def result(spark):
     residents = spark.createDataFrame(RESIDENTS, RESIDENT_COLUMNS)
     payments = spark.createDataFrame(PAYMENTS, PAYMENT_COLUMNS)
     settlements = spark.createDataFrame(SETTLEMENTS, SETTLEMENT_COLUMNS)
-    profiles = household_profiles(
-        residents, payments, settlements, standards_table(spark, POLICY, D), POLICY, Windows.of(D, POLICY.index)
-    )
+    profiles = profiles_of(spark, residents, payments, settlements)
     rows = apply_rules(score(profiles, POLICY), POLICY).collect()
     return {r["household_id"]: r for r in rows}
 
@@ -219,16 +225,13 @@ def test_money_sums_do_not_depend_on_the_order_spark_adds_rows_in(spark):
     amounts = ["0.1", "0.2", "0.3"]
     payments = [(f"r{i}", "q1", INCOME_MONTHS[i], "wage_contribution", Decimal(a)) for i, a in enumerate(amounts)]
     settlements = [settlement(f"m{i}", "q1", "outpatient", a, date(2026, 3, 1 + i)) for i, a in enumerate(amounts)]
-    standards = standards_table(spark, POLICY, D)
     seen = set()
     for order, partitions in ((lambda rows: rows, 1), (lambda rows: rows[::-1], 1), (lambda rows: rows, 3)):
-        profiles = household_profiles(
+        profiles = profiles_of(
+            spark,
             residents,
             spark.createDataFrame(order(payments), PAYMENT_COLUMNS).repartition(partitions),
             spark.createDataFrame(order(settlements), SETTLEMENT_COLUMNS).repartition(partitions),
-            standards,
-            POLICY,
-            Windows.of(D, POLICY.index),
         )
         [row] = profiles.collect()
         seen.add((row["wage_income"], row["income"], row["oop_12m"]))
@@ -246,6 +249,4 @@ def test_money_with_a_third_decimal_place_is_refused_not_truncated(spark):
         [settlement("m0", "q1", "outpatient", "1.00", date(2026, 3, 1))], SETTLEMENT_COLUMNS
     )
     with pytest.raises(ValueError, match=r"amount: .* at most 2 places; it is decimal\(14,3\)"):
-        household_profiles(
-            residents, payments, settlements, standards_table(spark, POLICY, D), POLICY, Windows.of(D, POLICY.index)
-        )
+        profiles_of(spark, residents, payments, settlements)

@@ -11,7 +11,7 @@ _PACKAGE = Path(__file__).resolve().parents[1]
 
 
 def schemas_dir() -> Path:
-    """The folder holding `sources/` and `outputs/`."""
+    """The folder holding `sources/`, `outputs/` and `indicators/`."""
     given = os.environ.get("LIPMON_SCHEMAS")
     if given:
         return Path(given)

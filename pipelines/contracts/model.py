@@ -9,13 +9,14 @@ from __future__ import annotations
 import codecs
 import re
 from pathlib import Path
-from typing import Literal
+from typing import Literal, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 ColumnType = Literal["string", "code", "date", "month", "decimal", "resident_id", "credit_code"]
 DeliveryMode = Literal["snapshot", "incremental"]
+M = TypeVar("M", bound=BaseModel)
 
 
 class ContractError(ValueError):
@@ -146,21 +147,25 @@ class Contract(_Strict):
         return [c.name for c in self.columns if c.personal]
 
 
-def load_contract(path: Path) -> Contract:
-    """Read one contract file; any problem raises ContractError naming the file."""
+def read_declaration(path: Path, model: type[M], what: str, error: type[ValueError]) -> M:
+    """One YAML declaration file (a contract, an indicator) as its model, validated; any
+    problem raises `error` naming the file and the field."""
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError) as exc:
-        raise ContractError(f"{path}: cannot read contract: {exc}") from exc
+        raise error(f"{path}: cannot read {what}: {exc}") from exc
     if not isinstance(raw, dict):
-        raise ContractError(f"{path}: a contract is a YAML mapping")
+        raise error(f"{path}: a {what} is a YAML mapping")
     try:
-        contract = Contract.model_validate(raw)
+        return model.model_validate(raw)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or 'contract'}: {err['msg']}" for err in exc.errors()
-        )
-        raise ContractError(f"{path}: {problems}") from exc
+        problems = "; ".join(f"{'.'.join(str(p) for p in err['loc']) or what}: {err['msg']}" for err in exc.errors())
+        raise error(f"{path}: {problems}") from exc
+
+
+def load_contract(path: Path) -> Contract:
+    """Read one contract file; any problem raises ContractError naming the file."""
+    contract = read_declaration(path, Contract, "contract", ContractError)
     if contract.name != path.stem:
         raise ContractError(f"{path}: contract name {contract.name!r} differs from its file name")
     return contract

@@ -1,29 +1,40 @@
-"""The household profile (一户一档) as of snapshot date D: members and their ages, the
-household's region and residence type, monthly income by component over the 12 whole
-months before D's month, out-of-pocket medical cost over (D - 365 days, D], the dibao
-standard in force, and the counts behind every index component. Pure transforms.
+"""The household profile (一户一档) as of snapshot date D: the registered members and
+their ages, the household's region, residence type and representative, the dibao standard
+in force, and every declared indicator (`indicators.py`, one YAML file each under
+`schemas/indicators/`): income by component, medical cost, the counts behind every index
+component, farm income, disability, asset flags. Pure transforms.
 
 Money is summed in whole fen (cents) as 64-bit integers, which is exact, and only the
 sums become yuan in floating point. Summing doubles would make the last bits depend on the
 order Spark adds rows in (the partitioning, the cluster, adaptive execution) and, through
 ties in the rounded index, even ranks: the same inputs must give the same outputs under
 any configuration. (Decimal sums would be exact too, but their wide results are summed as
-Java BigDecimals, several times slower.)"""
+Java BigDecimals, several times slower; they serve the small sources, such as land.)"""
 
 from __future__ import annotations
 
-from datetime import date
+from collections.abc import Mapping, Sequence
+from datetime import date, timedelta
+from decimal import Decimal
 
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from pipelines.policy import Policy
-from pipelines.profile.window import Windows
+from pipelines.profile.indicators import (
+    HOUSEHOLD_COLUMNS,
+    LOOKUPS,
+    MEMBERS,
+    Indicator,
+    IndicatorError,
+    render,
+    window_length,
+)
+from pipelines.profile.window import months_before
 
 HEAD = "01"
 REGISTERED, DECEASED = "1", "2"
-WAGE, PENSION, UNEMPLOYMENT = "wage_contribution", "pension", "unemployment_benefit"
 
 
 def age_at(birth_date: Column, as_of: date) -> Column:
@@ -46,67 +57,6 @@ def fen(df: DataFrame, column: str) -> Column:
     return (F.col(column) * 100).cast("long")
 
 
-def yuan(fen_amount: Column) -> Column:
-    return fen_amount.cast("double") / 100
-
-
-def _exact_sum(column: str) -> Column:
-    """A household's total of a per-person amount in fen, members without any counting 0."""
-    return F.sum(F.coalesce(F.col(column), F.lit(0))).alias(column)
-
-
-def person_payments(payments: DataFrame, windows: Windows) -> DataFrame:
-    """Per person: 12-month sums by item, and whether a wage contribution exists in the
-    income window and in the unemployment window."""
-    amount = fen(payments, "amount")
-    in_recent = F.col("period").isin(windows.unemployment_periods)
-    return (
-        payments.where(F.col("period").isin(windows.income_periods))
-        .groupBy("person_id")
-        .agg(
-            F.sum(F.when(F.col("item") == WAGE, amount)).alias("wage_12m"),
-            F.sum(F.when(F.col("item") == PENSION, amount)).alias("pension_12m"),
-            F.sum(F.when(F.col("item") == UNEMPLOYMENT, amount)).alias("unemployment_12m"),
-            F.max(F.col("item") == WAGE).alias("has_wage_12m"),
-            F.max((F.col("item") == WAGE) & in_recent).alias("has_recent_wage"),
-        )
-        .select("person_id", "wage_12m", "pension_12m", "unemployment_12m", "has_wage_12m", "has_recent_wage")
-    )
-
-
-def person_medical(settlements: DataFrame, windows: Windows, policy: Policy) -> DataFrame:
-    """Per person: out-of-pocket cost in the medical window, whether they had an illness
-    visit there, and their largest inpatient out-of-pocket cost in the shock window."""
-    day = F.col("settlement_date")
-    oop = fen(settlements, "out_of_pocket")
-    in_year = (day > F.lit(windows.medical_after)) & (day <= F.lit(windows.as_of))
-    in_shock = (day > F.lit(windows.inpatient_shock_after)) & (day <= F.lit(windows.as_of))
-    return (
-        settlements.where(in_year | in_shock)
-        .groupBy("person_id")
-        .agg(
-            F.sum(F.when(in_year, oop)).alias("oop_12m"),
-            F.max(in_year & F.col("visit_type").isin(policy.index.illness_visit_types)).alias("ill"),
-            F.max(F.when(in_shock & (F.col("visit_type") == "inpatient"), oop)).alias("max_inpatient_oop_recent"),
-        )
-        .select("person_id", "oop_12m", "ill", "max_inpatient_oop_recent")
-    )
-
-
-def recent_deaths(residents: DataFrame, windows: Windows) -> DataFrame:
-    """Residents of each household (same household_id in the snapshot) who died in the window."""
-    return (
-        residents.where(
-            (F.col("status") == DECEASED)
-            & (F.col("status_date") > F.lit(windows.death_after))
-            & (F.col("status_date") <= F.lit(windows.as_of))
-        )
-        .groupBy("household_id")
-        .agg(F.count(F.lit(1)).alias("recent_deaths"))
-        .select("household_id", "recent_deaths")
-    )
-
-
 def standards_table(spark: SparkSession, policy: Policy, as_of: date) -> DataFrame:
     """The dibao standard in force on as_of for every configured county and residence type,
     plus the '*' fallback rows for counties the configuration does not list."""
@@ -118,33 +68,232 @@ def standards_table(spark: SparkSession, policy: Policy, as_of: date) -> DataFra
     return spark.createDataFrame(rows, "county string, residence_type string, dibao_standard double")
 
 
-def household_profiles(
-    residents: DataFrame,
-    payments: DataFrame,
-    settlements: DataFrame,
-    standards: DataFrame,
-    policy: Policy,
-    windows: Windows,
-) -> DataFrame:
-    """One row per household with at least one registered member."""
-    ix = policy.index
-    members = (
-        residents.where(F.col("status") == REGISTERED)
-        .select(
-            "household_id",
-            "person_id",
-            "name",
-            "relation_to_head",
-            "region_code",
-            "residence_type",
-            age_at(F.col("birth_date"), windows.as_of).alias("age"),
+def lookup_tables(
+    spark: SparkSession, policy: Policy, codes: Mapping[str, Sequence[str]], as_of: date
+) -> dict[str, DataFrame]:
+    """The lookup tables in force on as_of, by name (`indicators.LOOKUPS`): a value for every
+    configured county and code, plus the '*' fallback rows. `codes`: each lookup's codes
+    (from the contract of the column it matches); a lookup without codes is left out."""
+    tables = {}
+    if "farm_net_returns" in codes:
+        items = list(codes["farm_net_returns"])
+        rows = [(county, item, value) for county, item, value in policy.farm_returns_on(as_of, items)]
+        rows += [("*", item, v) for item in items if (v := policy.farm_return("*", item, as_of)) is not None]
+        _, match, column = LOOKUPS["farm_net_returns"]
+        tables["farm_net_returns"] = spark.createDataFrame(
+            [(c, m, Decimal(str(v)).quantize(Decimal("0.01"))) for c, m, v in rows],
+            f"county string, {match} string, {column} decimal(12,2)",
         )
-        .join(person_payments(payments, windows), on="person_id", how="left")
-        .join(person_medical(settlements, windows, policy), on="person_id", how="left")
+    return tables
+
+
+def registered_members(residents: DataFrame, as_of: date) -> DataFrame:
+    """Residents with status 1 (registered) on D, with their age at D."""
+    return residents.where(F.col("status") == REGISTERED).select(
+        "household_id",
+        "person_id",
+        "name",
+        "relation_to_head",
+        "region_code",
+        "residence_type",
+        age_at(F.col("birth_date"), as_of).alias("age"),
     )
-    is_child = F.col("age") < ix.child_age_below
-    is_elderly = F.col("age") >= ix.elderly_age_from
-    working_age = ~is_child & ~is_elderly
+
+
+class _Evaluation:
+    """The declared indicators evaluated over one snapshot's inputs."""
+
+    def __init__(
+        self,
+        indicators: Sequence[Indicator],
+        inputs: Mapping[str, DataFrame],
+        lookups: Mapping[str, DataFrame],
+        policy: Policy,
+        as_of: date,
+    ) -> None:
+        self.indicators, self.inputs, self.lookups = indicators, inputs, lookups
+        self.policy, self.as_of = policy, as_of
+
+    def _sql(self, indicator: Indicator, text: str) -> Column:
+        try:
+            return F.expr(render(text, self.policy))
+        except IndicatorError as exc:
+            raise IndicatorError(f"indicator {indicator.name}: {exc}") from exc
+        except Exception as exc:  # Spark's parse errors: name the declaration
+            raise IndicatorError(f"indicator {indicator.name}: cannot read {text!r}: {exc}") from exc
+
+    def _window(self, indicator: Indicator) -> Column | None:
+        window = indicator.window
+        if window is None:
+            return None
+        length = window_length(window, self.policy)
+        if window.months is not None:
+            return F.col(window.column).isin(months_before(self.as_of, length))
+        after = self.as_of - timedelta(days=length)
+        return (F.col(window.column) > F.lit(after)) & (F.col(window.column) <= F.lit(self.as_of))
+
+    def _condition(self, indicator: Indicator) -> Column | None:
+        parts = [c for c in (self._window(indicator),) if c is not None]
+        if indicator.filter:
+            parts.append(self._sql(indicator, indicator.filter))
+        if not parts:
+            return None
+        return parts[0] if len(parts) == 1 else parts[0] & parts[1]
+
+    def _aggregate(self, indicator: Indicator, rows: DataFrame) -> Column:
+        condition = self._condition(indicator)
+        if indicator.aggregate == "count":
+            return F.count(F.lit(1) if condition is None else F.when(condition, 1))
+        if indicator.money is not None:
+            value = fen(rows, indicator.money)
+        elif indicator.value is not None:
+            value = self._sql(indicator, indicator.value)
+        else:
+            value = F.lit(True)
+        if indicator.aggregate == "any":
+            met = value if condition is None else condition & value
+            return F.max(F.coalesce(met, F.lit(False)))
+        kept = value if condition is None else F.when(condition, value)
+        return {"sum": F.sum, "max": F.max, "min": F.min}[str(indicator.aggregate)](kept)
+
+    def _prefilter(self, indicators: Sequence[Indicator]) -> Column | None:
+        """Rows any of the indicators can use: the union of their windows when each has one
+        (the windows are few and cheap to test), else of their conditions when each has one."""
+        if all(i.window is not None for i in indicators):
+            windows = {(i.window.column, i.window.months, i.window.days): i for i in indicators if i.window}
+            conditions = [self._window(i) for i in windows.values()]
+        elif all(i.filter is not None for i in indicators):
+            conditions = [self._condition(i) for i in indicators]
+        else:
+            return None
+        kept = [c for c in conditions if c is not None]
+        result = kept[0]
+        for c in kept[1:]:
+            result = result | c
+        return result
+
+    def _default(self, indicator: Indicator) -> Column:
+        return F.lit(indicator.default)
+
+    def _valued(self, indicator: Indicator) -> Column:
+        """The indicator's column, its default where nothing was found."""
+        found = F.col(indicator.name)
+        return (found if indicator.default is None else F.coalesce(found, self._default(indicator))).alias(
+            indicator.name
+        )
+
+    def _with_defaults(self, frame: DataFrame, found: DataFrame, key: str, group: Sequence[Indicator]) -> DataFrame:
+        return frame.join(found, on=key, how="left").select(*frame.columns, *[self._valued(i) for i in group])
+
+    def _absent(self, frame: DataFrame, group: Sequence[Indicator]) -> DataFrame:
+        """A source never delivered: each indicator takes its default."""
+        return frame.select("*", *[self._default(i).alias(i.name) for i in group])
+
+    def _by_source(self, level: str) -> dict[str, list[Indicator]]:
+        grouped: dict[str, list[Indicator]] = {}
+        for i in self.indicators:
+            if i.level == level and i.source is not None and i.source != MEMBERS:
+                grouped.setdefault(i.source, []).append(i)
+        return grouped
+
+    def _expressions(self, frame: DataFrame, level: str) -> DataFrame:
+        for i in self.indicators:
+            if i.level == level and i.expression is not None:
+                frame = frame.select("*", self._sql(i, i.expression).alias(i.name))
+        return frame
+
+    def _aggregated(self, rows: DataFrame, key: str, group: Sequence[Indicator]) -> DataFrame:
+        prefilter = self._prefilter(group)
+        if prefilter is not None:
+            rows = rows.where(prefilter)
+        return rows.groupBy(key).agg(*[self._aggregate(i, rows).alias(i.name) for i in group])
+
+    def members(self, members: DataFrame) -> DataFrame:
+        """The registered members with every person indicator."""
+        for source, group in self._by_source("person").items():
+            if source not in self.inputs:
+                members = self._absent(members, group)
+                continue
+            members = self._with_defaults(
+                members, self._aggregated(self.inputs[source], "person_id", group), "person_id", group
+            )
+        return self._expressions(members, "person")
+
+    def member_aggregates(self, members: DataFrame) -> list[Column]:
+        """The household indicators aggregated over the members (one groupBy with the core)."""
+        group = [i for i in self.indicators if i.level == "household" and i.source == MEMBERS]
+        return [self._aggregate(i, members).alias(i.name) for i in group]
+
+    def households(self, households: DataFrame) -> DataFrame:
+        """The households with the indicators from household-keyed sources and the
+        household expressions. A source's rows of a household with no registered member
+        are ignored (the join to the households)."""
+        context = households.select(*[c for c in HOUSEHOLD_COLUMNS if c in households.columns])
+        for source, group in self._by_source("household").items():
+            if source not in self.inputs:
+                households = self._absent(households, group)
+                continue
+            rows = self.inputs[source]
+            prefilter = self._prefilter(group)
+            if prefilter is not None:
+                rows = rows.where(prefilter)
+            rows = rows.join(context, on="household_id", how="inner")
+            for name in sorted({i.lookup for i in group if i.lookup}):
+                rows = _with_lookup(rows, self.lookups, name)
+            found = rows.groupBy("household_id").agg(*[self._aggregate(i, rows).alias(i.name) for i in group])
+            households = self._with_defaults(households, found, "household_id", group)
+        households = self._expressions(households, "household")
+        return households.select(
+            "*", *[_flag_set(self.indicators, name).alias(name) for name in _flag_sets(self.indicators)]
+        )
+
+
+def _with_lookup(rows: DataFrame, lookups: Mapping[str, DataFrame], name: str) -> DataFrame:
+    """The lookup's value for each row's county and code, else its '*' value."""
+    if name not in lookups:
+        raise IndicatorError(f"lookup {name} has no table for this snapshot")
+    _, match, column = LOOKUPS[name]
+    table = lookups[name]
+    specific = table.where(F.col("county") != "*").select(
+        F.col("county").alias("_lk_county"), F.col(match).alias("_lk_code"), F.col(column).alias("_lk_value")
+    )
+    fallback = table.where(F.col("county") == "*").select(
+        F.col(match).alias("_lk_code_any"), F.col(column).alias("_lk_value_any")
+    )
+    return (
+        rows.join(
+            F.broadcast(specific),
+            on=(F.col("county_code") == F.col("_lk_county")) & (F.col(match) == F.col("_lk_code")),
+            how="left",
+        )
+        .join(F.broadcast(fallback), on=F.col(match) == F.col("_lk_code_any"), how="left")
+        .withColumn(column, F.coalesce(F.col("_lk_value"), F.col("_lk_value_any")))
+        .drop("_lk_county", "_lk_code", "_lk_value", "_lk_code_any", "_lk_value_any")
+    )
+
+
+def _flag_sets(indicators: Sequence[Indicator]) -> list[str]:
+    return sorted({i.flag.set for i in indicators if i.flag})
+
+
+def _flag_set(indicators: Sequence[Indicator], name: str) -> Column:
+    """The labels of the set's flags that hold, in label order."""
+    flags = sorted((i.flag.label, i.name) for i in indicators if i.flag and i.flag.set == name)
+    return F.array_compact(F.array(*[F.when(F.col(indicator), F.lit(label)) for label, indicator in flags]))
+
+
+def household_profiles(
+    inputs: Mapping[str, DataFrame],
+    standards: DataFrame,
+    lookups: Mapping[str, DataFrame],
+    indicators: Sequence[Indicator],
+    policy: Policy,
+    as_of: date,
+) -> DataFrame:
+    """One row per household with at least one registered member. `inputs`: each source
+    as of D by contract name (residents required; a source never delivered is absent)."""
+    evaluation = _Evaluation(indicators, inputs, lookups, policy, as_of)
+    members = evaluation.members(registered_members(inputs["residents"], as_of))
     # The head represents the household; without a registered head, the smallest person_id.
     representative = F.struct(F.when(F.col("relation_to_head") == HEAD, 0).otherwise(1), F.col("person_id"))
     households = members.groupBy("household_id").agg(
@@ -159,19 +308,7 @@ def household_profiles(
             ),
             representative,
         ).alias("rep"),
-        _exact_sum("wage_12m"),
-        _exact_sum("pension_12m"),
-        _exact_sum("unemployment_12m"),
-        F.max(F.coalesce("has_wage_12m", F.lit(False))).alias("has_wage_income"),
-        F.count(F.when(is_child, 1)).alias("children"),
-        F.count(F.when(is_elderly, 1)).alias("elderly"),
-        F.count(F.when(working_age, 1)).alias("working_age"),
-        F.count(F.when(working_age & ~F.coalesce("has_recent_wage", F.lit(False)), 1)).alias(
-            "working_age_without_wage"
-        ),
-        F.count(F.when(F.coalesce("ill", F.lit(False)), 1)).alias("ill_members"),
-        _exact_sum("oop_12m"),
-        yuan(F.max("max_inpatient_oop_recent")).alias("max_inpatient_oop_recent"),
+        *evaluation.member_aggregates(members),
     )
     county = F.substring(F.col("rep.region_code"), 1, 6)
     specific = standards.where(F.col("county") != "*").select(
@@ -180,6 +317,7 @@ def household_profiles(
     fallback = standards.where(F.col("county") == "*").select(
         F.col("residence_type").alias("_rtype_any"), F.col("dibao_standard").alias("_s_any")
     )
+    declared = [c for c in households.columns if c not in ("household_id", "size", "rep")]
     profiled = (
         households.select("*", county.alias("county_code"))
         .join(
@@ -188,38 +326,19 @@ def household_profiles(
             how="left",
         )
         .join(F.broadcast(fallback), on=F.col("rep.residence_type") == F.col("_rtype_any"), how="left")
-        .join(recent_deaths(residents, windows), on="household_id", how="left")
+        .select(
+            "household_id",
+            F.col("rep.region_code").alias("region_code"),
+            "county_code",
+            F.substring(F.col("rep.region_code"), 7, 3).alias("township_code"),
+            F.substring(F.col("rep.region_code"), 10, 3).alias("village_code"),
+            F.col("rep.residence_type").alias("residence_type"),
+            F.col("rep.person_id").alias("head_person_id"),
+            F.col("rep.name").alias("head_name"),
+            F.col("rep.is_head").alias("head_registered"),
+            "size",
+            F.coalesce(F.col("_s"), F.col("_s_any")).alias("dibao_standard"),
+            *declared,
+        )
     )
-    income = yuan(F.col("wage_12m") + F.col("pension_12m") + F.col("unemployment_12m")) / ix.income_window_months
-    standard = F.coalesce(F.col("_s"), F.col("_s_any"))
-    return profiled.select(
-        "household_id",
-        F.col("rep.region_code").alias("region_code"),
-        "county_code",
-        F.substring(F.col("rep.region_code"), 7, 3).alias("township_code"),
-        F.substring(F.col("rep.region_code"), 10, 3).alias("village_code"),
-        F.col("rep.residence_type").alias("residence_type"),
-        F.col("rep.person_id").alias("head_person_id"),
-        F.col("rep.name").alias("head_name"),
-        F.col("rep.is_head").alias("head_registered"),
-        "size",
-        "children",
-        "elderly",
-        "working_age",
-        "working_age_without_wage",
-        "ill_members",
-        (yuan(F.col("wage_12m")) / ix.income_window_months).alias("wage_income"),
-        (yuan(F.col("pension_12m")) / ix.income_window_months).alias("pension_income"),
-        (yuan(F.col("unemployment_12m")) / ix.income_window_months).alias("unemployment_income"),
-        income.alias("income"),
-        (income / F.col("size")).alias("per_capita_income"),
-        standard.alias("dibao_standard"),
-        (income / F.col("size") / standard).alias("income_ratio"),
-        "has_wage_income",
-        yuan(F.col("oop_12m")).alias("oop_12m"),
-        F.coalesce(F.col("recent_deaths"), F.lit(0)).alias("recent_deaths"),
-        (
-            F.coalesce(F.col("max_inpatient_oop_recent"), F.lit(0.0))
-            >= F.lit(ix.shock_out_of_pocket_multiple) * standard
-        ).alias("catastrophic_inpatient"),
-    )
+    return evaluation.households(profiled)

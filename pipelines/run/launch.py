@@ -126,6 +126,7 @@ def _environment(settings: Settings) -> dict[str, str]:
     env.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
     env.setdefault("LIPMON_SCHEMAS", str(schemas_dir().absolute()))
     env.setdefault("LIPMON_CONTRACTS", str(settings.contracts_dir))
+    env.setdefault("LIPMON_INDICATORS", str(settings.indicators_dir))
     return env
 
 

@@ -28,6 +28,7 @@ from pipelines.contracts.outputs import output_contract
 from pipelines.ingest.run import ingest
 from pipelines.lake import SUCCESS_MARKER, Lake, read_json
 from pipelines.policy import CODED_SETTINGS, Policy, load_policy
+from pipelines.profile.indicators import check_indicators, load_indicators
 from pipelines.pseudonym import fingerprint, load_key
 from pipelines.push.deliver import push_queued
 from pipelines.push.queue import queue_messages
@@ -101,7 +102,9 @@ def check_configuration(params: RunParameters) -> Result:
     lake = Lake(settings.lake)
     policy = load_policy(settings.config)
     policy.standards_on(params.snapshot_date)
-    _check_policy_codes(policy, load_contracts(settings.contracts_dir), params.snapshot_date)
+    contracts = load_contracts(settings.contracts_dir)
+    _check_policy_codes(policy, contracts, params.snapshot_date)
+    check_indicators(load_indicators(settings.indicators_dir), contracts, policy)
     lake.restricted_zone()  # owner-only before anything (the default key file) is created in it
     key_fingerprint = fingerprint(load_key(lake.root / policy.pseudonym.key_file))
     rotation = key_continuity(lake, key_fingerprint, rotate=params.rotate_pseudonym_key)
@@ -188,6 +191,7 @@ def step_snapshot(params: RunParameters, fresh: Result) -> Result:
         lake,
         load_contracts(settings.contracts_dir),
         policy,
+        load_indicators(settings.indicators_dir),
         as_of=params.snapshot_date,
         key=key,
         data_as_of={s: date.fromisoformat(f["last_delivery"]) for s, f in fresh.items() if f["last_delivery"]},
