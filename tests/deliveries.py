@@ -11,6 +11,17 @@ SETTLEMENT_HEADER = (
     "total_cost,fund_paid,out_of_pocket,settlement_date"
 )
 PAYMENT_HEADER = "record_id,person_id,period,item,amount"
+# The core sources as typed rows (bronze without extract_date), for transforms on hand-built frames.
+RESIDENT_COLUMNS = (
+    "person_id string, name string, gender string, birth_date date, household_id string, "
+    "relation_to_head string, region_code string, residence_type string, status string, status_date date"
+)
+PAYMENT_COLUMNS = "record_id string, person_id string, period string, item string, amount decimal(14,2)"
+SETTLEMENT_COLUMNS = (
+    "settlement_id string, person_id string, visit_type string, admission_date date, "
+    "discharge_date date, diagnosis_code string, total_cost decimal(14,2), fund_paid decimal(14,2), "
+    "out_of_pocket decimal(14,2), settlement_date date"
+)
 
 
 def check_char(first17: str) -> str:

@@ -22,6 +22,7 @@ from pipelines.profile.indicators import (
     ordered,
     render,
 )
+from tests.deliveries import PAYMENT_COLUMNS, RESIDENT_COLUMNS, SETTLEMENT_COLUMNS
 
 POLICY = load_policy()
 CONTRACTS = load_contracts(schemas_dir() / "sources")
@@ -148,18 +149,6 @@ def test_a_file_is_named_in_its_error(tmp_path):
     (tmp_path / "wrong.yaml").write_text("name: wrong\nlevel: person\nexpression: '1'\n")
     with pytest.raises(IndicatorError, match=r"wrong\.yaml: description: Field required"):
         load_indicators(tmp_path)
-
-
-RESIDENT_COLUMNS = (
-    "person_id string, name string, gender string, birth_date date, household_id string, "
-    "relation_to_head string, region_code string, residence_type string, status string, status_date date"
-)
-PAYMENT_COLUMNS = "record_id string, person_id string, period string, item string, amount decimal(14,2)"
-SETTLEMENT_COLUMNS = (
-    "settlement_id string, person_id string, visit_type string, admission_date date, "
-    "discharge_date date, diagnosis_code string, total_cost decimal(14,2), fund_paid decimal(14,2), "
-    "out_of_pocket decimal(14,2), settlement_date date"
-)
 
 
 def test_a_new_indicator_is_a_file(spark, tmp_path):

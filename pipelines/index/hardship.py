@@ -1,6 +1,11 @@
-"""Hardship index v1 (0-100) from a household profile: six components in [0, 1], each
+"""Hardship index v2 (0-100) from a household profile: six components in [0, 1], each
 weighted by policy, kept with their weighted contributions, and the top reasons.
-Pure transforms; every number comes from the policy configuration."""
+Pure transforms; every number comes from the policy configuration.
+
+v2 (domain.md, "Index v2 changes") counts farm income in the income, severely disabled
+members among the dependents, and leaves them out of the unemployment share. With none
+of the second wave's sources delivered every value equals v1's: no farm income, no
+severe disability."""
 
 from __future__ import annotations
 
@@ -16,14 +21,14 @@ def clamp01(value: Column) -> Column:
 
 
 def components(policy: Policy) -> dict[str, Column]:
-    """Each component's value in [0, 1] over profile columns (domain.md, index v1)."""
+    """Each component's value in [0, 1] over profile columns (domain.md, index v1 and v2)."""
     ix = policy.index
     return {
         "income": clamp01(1 - F.col("income_ratio") / ix.income_zero_at_ratio),
         "medical": clamp01(F.col("oop_12m") / (12 * F.col("dibao_standard") * F.col("size"))),
-        "dependency": (F.col("children") + F.col("elderly")) / F.col("size"),
+        "dependency": F.col("dependents") / F.col("size"),
         "unemployment": F.when(
-            F.col("working_age") > 0, F.col("working_age_without_wage") / F.col("working_age")
+            F.col("able_working_age") > 0, F.col("working_age_without_wage") / F.col("able_working_age")
         ).otherwise(F.lit(0.0)),
         "illness": F.col("ill_members") / F.col("size"),
         "shock": F.when((F.col("recent_deaths") > 0) | F.col("catastrophic_inpatient"), 1.0).otherwise(0.0),

@@ -150,6 +150,8 @@ class _Evaluation:
             value = self._sql(indicator, indicator.value)
         else:
             value = F.lit(True)
+        if indicator.aggregate == "count_distinct":
+            return F.count_distinct(value if condition is None else F.when(condition, value))
         if indicator.aggregate == "any":
             met = value if condition is None else condition & value
             return F.max(F.coalesce(met, F.lit(False)))
@@ -224,7 +226,7 @@ class _Evaluation:
         group = [i for i in self.indicators if i.level == "household" and i.source == MEMBERS]
         return [self._aggregate(i, members).alias(i.name) for i in group]
 
-    def households(self, households: DataFrame) -> DataFrame:
+    def households(self, households: DataFrame, members: DataFrame) -> DataFrame:
         """The households with the indicators from household-keyed sources and the
         household expressions. A source's rows of a household with no registered member
         are ignored (the join to the households)."""
@@ -237,6 +239,8 @@ class _Evaluation:
             prefilter = self._prefilter(group)
             if prefilter is not None:
                 rows = rows.where(prefilter)
+            if "household_id" not in rows.columns:  # a person's rows reach the household through its members
+                rows = rows.join(members.select("person_id", "household_id"), on="person_id", how="inner")
             rows = rows.join(context, on="household_id", how="inner")
             for name in sorted({i.lookup for i in group if i.lookup}):
                 rows = _with_lookup(rows, self.lookups, name)
@@ -341,4 +345,4 @@ def household_profiles(
             *declared,
         )
     )
-    return evaluation.households(profiled)
+    return evaluation.households(profiled, members)

@@ -6,14 +6,15 @@ An indicator is either an aggregate over a source's rows (or, for a household, o
 registered members) or an expression over other indicators of its level:
 
 - `level: person` lands on each registered member (by person_id), `level: household` on
-  the household (by household_id; a person-keyed fact reaches the household through a
-  person indicator and a `source: members` aggregate);
+  the household (by household_id; the rows of a source keyed by person reach the
+  household through its registered members, and a person indicator through a
+  `source: members` aggregate);
 - `filter` and `value` are Spark SQL expressions over the source's columns (for
   `members`: the member columns and the person indicators); `money: <column>` takes a
   yuan column as whole fen, exactly;
 - `window` keeps the rows dated relative to the snapshot date D: `months: N` (a YYYY-MM
   column in the N whole months before D's month) or `days: N` (a date in (D - N days, D]);
-- `aggregate` is sum, count, max, min or any; `default` is the value where nothing was
+- `aggregate` is sum, count, count_distinct (of `value`), max, min or any; `default` is the value where nothing was
   found (also when the source was never delivered);
 - `lookup` joins a table the policy configures by county (farm net returns);
 - `flag: {set, label}` puts the label in the household's list column `set` (asset_flags,
@@ -85,7 +86,7 @@ class Indicator(_Strict):
     window: Window | None = None
     value: str | None = None
     money: str | None = None
-    aggregate: Literal["sum", "count", "max", "min", "any"] | None = None
+    aggregate: Literal["sum", "count", "count_distinct", "max", "min", "any"] | None = None
     lookup: str | None = None
     expression: str | None = None
     default: Any = None
@@ -106,7 +107,7 @@ class Indicator(_Strict):
             raise ValueError("an aggregate indicator needs `aggregate`")
         if self.value is not None and self.money is not None:
             raise ValueError("`value` and `money` exclude each other")
-        if self.aggregate in ("sum", "max", "min") and self.value is None and self.money is None:
+        if self.aggregate in ("sum", "count_distinct", "max", "min") and self.value is None and self.money is None:
             raise ValueError(f"aggregate {self.aggregate} needs `value` or `money`")
         if self.aggregate == "count" and (self.value is not None or self.money is not None):
             raise ValueError("aggregate count counts the rows its filter keeps: no `value`")
@@ -237,9 +238,11 @@ def check_indicators(indicators: list[Indicator], contracts: Mapping[str, Contra
                 f"{where}: an aggregate of {i.source} uses its columns, not indicators ({', '.join(sorted(own))})"
             )
         columns = {c.name: c for c in contract.columns}
-        key = "person_id" if i.level == "person" else "household_id"
-        if key not in columns:
-            raise IndicatorError(f"{where}: a {i.level} indicator needs {key} in {i.source}, which has none")
+        keys = ["person_id"] if i.level == "person" else ["household_id", "person_id"]
+        if not any(k in columns for k in keys):
+            raise IndicatorError(
+                f"{where}: a {i.level} indicator needs {' or '.join(keys)} in {i.source}, which has none"
+            )
         for label, column in (("window", i.window.column if i.window else None), ("money", i.money)):
             if column is not None and column not in columns:
                 raise IndicatorError(f"{where}: {label} column {column} is not a column of {i.source}")
