@@ -26,6 +26,7 @@ def test_contracts_load_with_the_registry_first_then_snapshot_sources():
         "agriculture",
         "businesses",
         "disability",
+        "property",
         "vehicles",
         "medical_settlements",
         "social_security",

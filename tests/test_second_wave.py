@@ -55,7 +55,8 @@ def _core(landing: Path) -> None:
 @pytest.fixture(scope="module")
 def landed(spark, tmp_path_factory):
     """The core three, disability and businesses delivered (one bad row each), agriculture
-    in GB18030 with Chinese headers, vehicles never delivered; everything landed on D."""
+    in GB18030 with Chinese headers, real estate (declared without code: two bad rows),
+    vehicles never delivered; everything landed on D."""
     base = tmp_path_factory.mktemp("second-wave")
     landing, lake = base / "landing", Lake(base / "lake")
     _core(landing)
@@ -86,6 +87,17 @@ def landed(spark, tmp_path_factory):
             f"{CREDIT[:-1]}4,{STRANGER},investor,company,1000000,active\n"  # wrong check character
         },
     )
+    write_delivery(
+        landing,
+        "property",
+        "2026-11-25",
+        {
+            "property_1.csv": "property_id,person_id,property_type,floor_area,status\n"
+            f"R1,{HEAD},residential,89.50,registered\n"
+            f"R2,{HEAD},industrial,300,registered\n"  # not a property type of the registry
+            f"R3,{SON},residential,-1,registered\n"  # a negative floor area
+        },
+    )
     report = ingest(spark, lake, landing, CONTRACTS, as_of=D)
     return lake, report
 
@@ -98,6 +110,7 @@ def test_each_new_source_lands_with_its_bad_rows_quarantined_and_counted(landed)
         "disability": (2, 1, 1, {"grade:not_in_codes": 1}),
         "agriculture": (3, 2, 1, {"item:not_in_codes": 1}),  # the Chinese item name is not a code
         "businesses": (2, 1, 1, {"credit_code:bad_check_character": 1}),
+        "property": (3, 1, 2, {"property_type:not_in_codes": 1, "floor_area:below_minimum": 1}),
     }
     for source, (read, kept, bad, reasons) in expected.items():
         r = by_source[source]
@@ -128,6 +141,7 @@ def test_a_source_never_delivered_is_absent_and_the_others_are_dated(landed):
         "disability",
         "agriculture",
         "businesses",
+        "property",
     }
     assert (lake.run_dir(D) / "quality/data_docs/index.html").exists()
 

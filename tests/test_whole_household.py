@@ -32,6 +32,7 @@ FARM_ITEMS = ["grain_land", "cash_crop_land", "orchard", "greenhouse", "cattle",
 AGRICULTURE_COLUMNS = "household_id string, item string, quantity decimal(12,2), year string"
 DISABILITY_COLUMNS = "person_id string, disability_type string, grade string, certificate_date date"
 VEHICLE_COLUMNS = "vehicle_id string, person_id string, vehicle_class string, registration_date date, status string"
+PROPERTY_COLUMNS = "property_id string, person_id string, property_type string, floor_area decimal(10,2), status string"
 BUSINESS_COLUMNS = (
     "credit_code string, person_id string, role string, enterprise_type string, "
     "registered_capital decimal(18,2), status string"
@@ -70,6 +71,9 @@ RESIDENTS = [
     # M1: 18 on D (not a minor); M2: 18 the day after D (a minor). Both heads, with wages.
     person("m1", "M1", "01", date(2008, 11, 28)),
     person("m2", "M2", "01", date(2008, 11, 29)),
+    # P*: one person aged 40 without income each (P5: two), and real estate.
+    *[person(f"p{i}", f"P{i}", "01", AGED_40) for i in range(1, 7)],
+    person("p5b", "P5", "02", AGED_40),
     # I1: inpatient cost 3 x 814 = 2442.00 out of pocket 200 days before D; I2 2441.99.
     person("i1", "I1", "01", AGED_40),
     person("i2", "I2", "01", AGED_40),
@@ -104,6 +108,18 @@ VEHICLES = [
     ("v3", "a3", "motorcycle", date(2020, 1, 1), "active"),
     ("v4", "a4", "truck", date(2020, 1, 1), "active"),
     ("v5", "t2", "passenger_car", date(2020, 1, 1), "active"),
+]
+PROPERTY = [
+    ("R1", "p1", "residential", Decimal("80.00"), "registered"),  # P1: one home
+    ("R2", "p2", "residential", Decimal("80.00"), "registered"),  # P2: two homes
+    ("R3", "p2", "residential", Decimal("45.50"), "registered"),
+    ("R4", "p3", "residential", Decimal("80.00"), "registered"),  # P3: a second home cancelled
+    ("R5", "p3", "residential", Decimal("60.00"), "cancelled"),
+    ("R6", "p4", "commercial", Decimal("20.00"), "registered"),  # P4: one small shop
+    ("R7", "p5", "residential", Decimal("90.00"), "registered"),  # P5: one home owned by both
+    ("R7", "p5b", "residential", Decimal("90.00"), "registered"),
+    ("R8", "p6", "commercial", Decimal("20.00"), "cancelled"),  # P6: a shop sold
+    ("R9", "nobody", "commercial", Decimal("500.00"), "registered"),  # an owner in no household
 ]
 BUSINESSES = [
     ("C5", "a5", "investor", "company", Decimal("10000.00"), "active"),
@@ -160,6 +176,7 @@ def whole(spark, policy):
         "disability": spark.createDataFrame(DISABILITY, DISABILITY_COLUMNS),
         "vehicles": spark.createDataFrame(VEHICLES, VEHICLE_COLUMNS),
         "businesses": spark.createDataFrame(BUSINESSES, BUSINESS_COLUMNS),
+        "property": spark.createDataFrame(PROPERTY, PROPERTY_COLUMNS),
     }
     return scored(spark, policy, inputs)
 
@@ -226,6 +243,24 @@ def test_each_asset_rule_at_and_around_its_threshold(whole, household, flags):
     # Income alone makes every one of them a DIBAO candidate; an asset flag excludes it.
     assert row["categories"] == ([] if flags else ["DIBAO"])
     assert row["assets_exclude"] == (["DIBAO"] if flags else [])
+
+
+@pytest.mark.parametrize(
+    ("household", "homes", "shops", "flags"),
+    [
+        ("P1", 1, 0, []),
+        ("P2", 2, 0, ["PROPERTY"]),  # two or more homes
+        ("P3", 1, 0, []),  # the cancelled one does not count
+        ("P4", 0, 1, ["PROPERTY"]),  # any commercial property
+        ("P5", 1, 0, []),  # one home owned jointly by two members counts once
+        ("P6", 0, 0, []),
+    ],
+)
+def test_the_property_flag_declared_without_code(whole, household, homes, shops, flags):
+    row = whole[household]
+    assert (row["residential_properties"], row["commercial_properties"]) == (homes, shops)
+    assert row["asset_flags"] == flags
+    assert row["categories"] == ([] if flags else ["DIBAO"])
 
 
 def test_tekun_has_an_income_test_and_counts_severe_disability_as_dependency(whole, core_only):
