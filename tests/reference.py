@@ -1,6 +1,7 @@
-"""An independent, deliberately plain implementation of domain.md's profile, index v1 and
-alert rules in pandas, used only to check lipmon's Spark implementation. It reads the
-landed bronze tables and shares no code with the pipeline."""
+"""An independent, deliberately plain implementation of domain.md's profile, index v2 and
+alert rules in pandas (farm income at the default net returns, severe disability), used
+only to check lipmon's Spark implementation. It reads the landed bronze tables and shares
+no code with the pipeline."""
 
 from __future__ import annotations
 
@@ -14,6 +15,9 @@ import pandas as pd
 
 W = {"income": 0.40, "medical": 0.20, "dependency": 0.15, "unemployment": 0.10, "illness": 0.10, "shock": 0.05}
 STANDARD = {"1": 814.0, "2": 666.0}
+# Yuan per mu or head per year (domain.md's defaults, every county).
+NET_RETURN = {"grain_land": 500, "cash_crop_land": 1200, "orchard": 1500, "greenhouse": 6000}
+NET_RETURN |= {"cattle": 1500, "pig": 200, "sheep": 150, "poultry": 8}
 
 
 def _partitions(lake: Path, source: str, as_of: date) -> list[Path]:
@@ -48,8 +52,21 @@ def _months(on: date, n: int) -> list[str]:
     return out
 
 
+def _latest(lake: Path, source: str, as_of: date) -> pd.DataFrame | None:
+    found = _partitions(lake, source, as_of)
+    return pd.read_parquet(found[-1]) if found else None
+
+
 def reference_snapshot(lake: Path, as_of: date, key: bytes) -> pd.DataFrame:
     residents = pd.read_parquet(_partitions(lake, "residents", as_of)[-1])
+    holdings, certificates = _latest(lake, "agriculture", as_of), _latest(lake, "disability", as_of)
+    farm = {}
+    if holdings is not None:
+        for hh, item, quantity in zip(holdings["household_id"], holdings["item"], holdings["quantity"]):
+            farm[hh] = farm.get(hh, 0.0) + float(quantity) * NET_RETURN[item]
+    severe = (
+        set() if certificates is None else set(certificates.loc[certificates["grade"].isin(["1", "2"]), "person_id"])
+    )
     pay = _incremental(lake, "social_security", "record_id", as_of)
     med = _incremental(lake, "medical_settlements", "settlement_id", as_of)
     income_months, recent_months = set(_months(as_of, 12)), set(_months(as_of, 3))
@@ -78,16 +95,16 @@ def reference_snapshot(lake: Path, as_of: date, key: bytes) -> pd.DataFrame:
         size = len(members)
         ids = list(members["person_id"])
         ages = [_age(b, as_of) for b in members["birth_date"]]
-        income = sum(pay_total.get(p, 0.0) for p in ids) / 12
+        income = sum(pay_total.get(p, 0.0) for p in ids) / 12 + farm.get(hh, 0.0) / 12
         pci = income / size
         ratio = pci / s
         oop_12m = sum(oop.get(p, 0.0) for p in ids)
-        working = [p for p, a in zip(ids, ages) if 16 <= a < 60]
+        working = [p for p, a in zip(ids, ages) if 16 <= a < 60 and p not in severe]
         big_bill = any(float(x) >= 3 * s for x in med_90.loc[med_90["person_id"].isin(ids), "out_of_pocket"])
         comp = {
             "income": min(max(1 - ratio / 2, 0), 1),
             "medical": min(max(oop_12m / (12 * s * size), 0), 1),
-            "dependency": sum(1 for a in ages if a < 16 or a >= 60) / size,
+            "dependency": sum(1 for p, a in zip(ids, ages) if a < 16 or a >= 60 or p in severe) / size,
             "unemployment": (sum(1 for p in working if p not in recent_wage) / len(working)) if working else 0.0,
             "illness": sum(1 for p in ids if p in ill) / size,
             "shock": 1.0 if (hh in households_with_death or big_bill) else 0.0,

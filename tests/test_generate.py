@@ -281,7 +281,8 @@ def test_every_residents_snapshot_carries_every_defect_kind(landing):
 
 def test_defects_keep_the_file_a_valid_csv_with_quoted_commas(landing):
     root, _ = landing
-    texts = [p.read_text("utf-8-sig") for p in root.glob("*/*/*.csv") if "residents" not in str(p)]
+    gb18030 = ("residents", "agriculture")
+    texts = [p.read_text("utf-8-sig") for p in root.glob("*/*/*.csv") if p.parts[-3] not in gb18030]
     assert any('"12,5a"' in t for t in texts)
     for t in texts:
         assert t.count('"') % 2 == 0

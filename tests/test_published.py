@@ -35,7 +35,7 @@ from tests.conftest import SAMPLE_DATE
 
 D = SAMPLE_DATE
 # The sample on 2026-11-28, as the README states it.
-SAMPLE_HOUSEHOLDS, SAMPLE_ALERTS = 995, 117
+SAMPLE_HOUSEHOLDS, SAMPLE_ALERTS = 995, 267
 
 
 @pytest.fixture(scope="module")

@@ -123,7 +123,49 @@ PAYMENTS: dict[str, Corruption] = {
     "exact_duplicate": lambda f, rng: [f, f],
 }
 
-CORRUPTIONS = {"residents": RESIDENTS, "medical_settlements": SETTLEMENTS, "social_security": PAYMENTS}
+# The second wave's snapshots: a few ways each breaks its contract.
+# agriculture: 0 household_id, 1 item, 2 quantity, 3 year
+AGRICULTURE: dict[str, Corruption] = {
+    "item_unknown": lambda f, rng: [_with(f, f1="corn")],
+    "quantity_negative": lambda f, rng: [_with(f, f2="-" + f[2])],
+    "year_after_delivery": lambda f, rng: [_with(f, f3="2099")],
+    "exact_duplicate": lambda f, rng: [f, f],
+}
+# disability: 0 person_id, 1 disability_type, 2 grade, 3 certificate_date
+DISABILITY: dict[str, Corruption] = {
+    "person_id_check_char": lambda f, rng: [_with(f, f0=_wrong_check(f[0], rng))],
+    "grade_5": lambda f, rng: [_with(f, f2="5")],
+    "date_unparseable": lambda f, rng: [_with(f, f3=f[3].replace("-", "/"))],
+}
+# vehicles: 0 vehicle_id, 1 person_id, 2 vehicle_class, 3 registration_date, 4 status
+VEHICLES: dict[str, Corruption] = {
+    "person_id_check_char": lambda f, rng: [_with(f, f1=_wrong_check(f[1], rng))],
+    "vehicle_class_bus": lambda f, rng: [_with(f, f2="bus")],
+    "registered_after_delivery": lambda f, rng: [_with(f, f3="2099-01-01")],
+}
+# businesses: 0 credit_code, 1 person_id, 2 role, 3 enterprise_type, 4 registered_capital, 5 status
+BUSINESSES: dict[str, Corruption] = {
+    "credit_code_check_char": lambda f, rng: [_with(f, f0=f[0][:17] + ("0" if f[0][17] != "0" else "1"))],
+    "role_supervisor": lambda f, rng: [_with(f, f2="supervisor")],
+    "capital_negative": lambda f, rng: [_with(f, f4="-" + f[4])],
+}
+# property: 0 property_id, 1 person_id, 2 property_type, 3 floor_area, 4 status
+PROPERTY: dict[str, Corruption] = {
+    "person_id_check_char": lambda f, rng: [_with(f, f1=_wrong_check(f[1], rng))],
+    "property_type_industrial": lambda f, rng: [_with(f, f2="industrial")],
+    "floor_area_negative": lambda f, rng: [_with(f, f3="-" + f[3])],
+}
+
+CORRUPTIONS = {
+    "residents": RESIDENTS,
+    "medical_settlements": SETTLEMENTS,
+    "social_security": PAYMENTS,
+    "agriculture": AGRICULTURE,
+    "disability": DISABILITY,
+    "vehicles": VEHICLES,
+    "businesses": BUSINESSES,
+    "property": PROPERTY,
+}
 KINDS = {source: tuple(kinds) for source, kinds in CORRUPTIONS.items()}
 
 

@@ -23,15 +23,33 @@ from pipelines.contracts import load_contract
 from pipelines.contracts.files import schemas_dir
 
 from .defects import KINDS, inject_defects
+from .departments import (
+    BUSINESS_STATUSES,
+    DISABILITY_TYPES,
+    ENTERPRISE_TYPES,
+    FARM_ITEMS,
+    PROPERTY_STATUSES,
+    PROPERTY_TYPES,
+    ROLES,
+    VEHICLE_CLASSES,
+    draw_businesses,
+    draw_disability,
+    draw_holdings,
+    draw_property,
+    draw_vehicles,
+    households_of,
+)
 from .population import (
     DIAGNOSIS_CODES,
     EPOCH,
     ITEMS,
     NAME_CHARS,
+    NEVER,
     NO_DATE,
     REGISTERED,
     VISIT_TYPES,
     City,
+    Livelihood,
     People,
     Settlements,
     build_city,
@@ -107,6 +125,13 @@ SETTLEMENTS = _source(
     ],
 )
 PAYMENTS = _source("social_security", ["record_id", "person_id", "period", "item", "amount"])
+AGRICULTURE = _source("agriculture", ["household_id", "item", "quantity", "year"])
+DISABILITY = _source("disability", ["person_id", "disability_type", "grade", "certificate_date"])
+VEHICLES = _source("vehicles", ["vehicle_id", "person_id", "vehicle_class", "registration_date", "status"])
+BUSINESSES = _source(
+    "businesses", ["credit_code", "person_id", "role", "enterprise_type", "registered_capital", "status"]
+)
+PROPERTY = _source("property", ["property_id", "person_id", "property_type", "floor_area", "status"])
 
 
 def _add_months(d: date, months: int) -> date:
@@ -144,6 +169,10 @@ class Schedule:
         self.settlement_first_day = day_number(_add_months(first_batch, -1))
         self.settlement_last_day = day_number(as_of)
         this_month = as_of.replace(day=1)
+        # The second wave's snapshots: the departments deliver on the 1st of the month (or
+        # earlier in the month for a night in its first days); land and livestock each March.
+        self.departments = this_month if as_of.day > 1 else _add_months(this_month, -1)
+        self.agriculture = date(as_of.year if as_of >= date(as_of.year, 3, 2) else as_of.year - 1, 3, 1)
         self.periods = [_add_months(this_month, k) for k in range(-13, 0)]
         self.payment_deliveries = [_add_months(p, 1).replace(day=10) for p in self.periods]
 
@@ -166,6 +195,8 @@ class Landing:
             [(RESIDENTS, d) for d in [*schedule.snapshots, schedule.unready_snapshot]]
             + [(SETTLEMENTS, d) for d in schedule.settlement_deliveries]
             + [(PAYMENTS, d) for d in schedule.payment_deliveries]
+            + [(AGRICULTURE, schedule.agriculture)]
+            + [(s, schedule.departments) for s in (DISABILITY, VEHICLES, BUSINESSES, PROPERTY)]
         )
         self.files: dict[tuple[str, date], Any] = {}
         self.rows: Counter[tuple[str, date]] = Counter()
@@ -364,8 +395,8 @@ def write_settlements(
 
 def write_payments(
     landing: Landing,
-    city: City,
     people: People,
+    life: Livelihood,
     schedule: Schedule,
     rng: np.random.Generator,
     chunk: int,
@@ -374,7 +405,6 @@ def write_payments(
     """One delivery per period; about 0.5% of a period's records come again in the
     next period's delivery, same record_id, corrected amount."""
     periods = schedule.periods
-    life = draw_livelihood(people, city.urban[people.household], day_number(schedule.as_of), len(periods), rng)
     months, first_key = [], chunk * 10**9
     for m, period in enumerate(periods):
         raises = sum(1 for p in periods[1 : m + 1] if p.month == 7)  # bases and pensions re-set each July
@@ -403,6 +433,86 @@ def write_payments(
     return sum(len(c[0]) for c in corrections)
 
 
+def write_departments(
+    landing: Landing,
+    city: City,
+    people: People,
+    life: Livelihood,
+    schedule: Schedule,
+    rng: np.random.Generator,
+    chunk: int,
+    first_chunk: bool,
+) -> None:
+    """The second wave's five snapshots for one chunk of households."""
+    today = day_number(schedule.departments)
+    works = life.works & (life.job_lost == NEVER)
+    h = households_of(city, people, works, life.wage_base, life.pension, today)
+
+    def append(source, day, lines) -> None:
+        landing.append(source, day, lines, rng, KINDS[source.name] if first_chunk else ())
+
+    household, item, hundredths = draw_holdings(h, rng)
+    year = rng.integers(max(schedule.agriculture.year - 8, 2000), schedule.agriculture.year + 1, len(household))
+    append(
+        AGRICULTURE,
+        schedule.agriculture,
+        _join(
+            _digits(city.household_number[h.first + household], 8, b"3714"),
+            _lookup([i.encode() for i in FARM_ITEMS], item),
+            _yuan(hundredths),
+            _lookup([str(y).encode() for y in range(2000, schedule.agriculture.year + 1)], year - 2000),
+        ),
+    )
+    person, kind, grade, since = draw_disability(people, h, today, rng)
+    append(
+        DISABILITY,
+        schedule.departments,
+        _join(
+            _person_ids(people, person),
+            _lookup([t.encode() for t in DISABILITY_TYPES], kind),
+            _lookup([b"", b"1", b"2", b"3", b"4"], grade),
+            _dates(since, "%Y-%m-%d"),
+        ),
+    )
+    owner, vehicle_class, registered, scrapped = draw_vehicles(people, h, today, rng)
+    append(
+        VEHICLES,
+        schedule.departments,
+        _join(
+            _scrambled_ids(chunk * 10**9 + np.arange(len(owner)), b"V"),
+            _person_ids(people, owner),
+            _lookup([c.encode() for c in VEHICLE_CLASSES], vehicle_class),
+            _dates(registered, "%Y-%m-%d"),
+            _lookup([b"active", b"scrapped"], scrapped),
+        ),
+    )
+    person, role, company, capital, status, codes = draw_businesses(people, h, chunk * 10**8, rng)
+    append(
+        BUSINESSES,
+        schedule.departments,
+        _join(
+            _fixed_width(codes),
+            _person_ids(people, person),
+            _lookup([r.encode() for r in ROLES], role),
+            _lookup([t.encode() for t in ENTERPRISE_TYPES], company),
+            _yuan(capital),
+            _lookup([s.encode() for s in BUSINESS_STATUSES], status),
+        ),
+    )
+    owner, number, kind, area, cancelled = draw_property(people, h, rng)
+    append(
+        PROPERTY,
+        schedule.departments,
+        _join(
+            _scrambled_ids(chunk * 10**9 + number, b"R"),
+            _person_ids(people, owner),
+            _lookup([t.encode() for t in PROPERTY_TYPES], kind),
+            _yuan(area),
+            _lookup([s.encode() for s in PROPERTY_STATUSES], cancelled),
+        ),
+    )
+
+
 def generate_landing(out_dir: Path, households: int, *, seed: int = 7, as_of: date = date(2026, 11, 28)) -> dict:
     """Write a landing folder of synthetic deliveries for `households` households.
 
@@ -423,7 +533,11 @@ def generate_landing(out_dir: Path, households: int, *, seed: int = 7, as_of: da
             rng = np.random.default_rng([seed, 1, chunk])
             write_residents(landing, city, people, schedule, rng, chunk == 0)
             redelivered[SETTLEMENTS.name] += write_settlements(landing, city, people, schedule, rng, chunk, chunk == 0)
-            redelivered[PAYMENTS.name] += write_payments(landing, city, people, schedule, rng, chunk, chunk == 0)
+            life = draw_livelihood(
+                people, city.urban[people.household], day_number(schedule.as_of), len(schedule.periods), rng
+            )
+            redelivered[PAYMENTS.name] += write_payments(landing, people, life, schedule, rng, chunk, chunk == 0)
+            write_departments(landing, city, people, life, schedule, rng, chunk, chunk == 0)
     except BaseException:
         landing.close(complete=False)
         raise

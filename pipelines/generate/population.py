@@ -416,31 +416,36 @@ class Livelihood:
 
 
 NEVER = 10_000
+RURAL_WAGE_RECORD_SHARE = 0.5  # of the urban rate: rural workers with a formal wage record
+RURAL_EMPLOYEE_PENSION_SHARE = 0.15  # rural elders with a former employer's pension
 
 
 def draw_livelihood(
     people: People, urban: np.ndarray, today: int, periods: int, rng: np.random.Generator
 ) -> Livelihood:
-    """Who works, for what contribution base, who loses a job when, and what pension they draw."""
+    """Who works with a wage record, for what contribution base, who loses a job when, and
+    what pension they draw. Most rural working-age people have no wage record (they farm or
+    work informally, out of the social-security data); most rural elders draw only the
+    residents' basic pension, a few hundred yuan a month."""
     n = len(people)
     age = (today - people.birth) / 365.25
     work_rate = np.interp(
         age, [15.9, 16, 19, 23, 26, 49, 50, 59.9], [0, 0.05, 0.2, 0.75, 0.96, 0.96, 0.92, 0.9]
-    ) * np.where(urban, 1.0, 0.98)
+    ) * np.where(urban, 1.0, RURAL_WAGE_RECORD_SHARE)
     works = rng.random(n) < work_rate
     # a few of those without a job find one during the year
     hired = ~works & (rng.random(n) < 0.04 * periods / 12)
     job_start = np.where(hired, rng.integers(1, periods, n), 0)
     works |= hired
-    wage_base = np.maximum(rng.lognormal(np.log(np.where(urban, 4_500, 3_300)), 0.42), 3_000)
+    wage_base = np.maximum(rng.lognormal(np.log(np.where(urban, 5_000, 4_000)), 0.42), 3_500)
     # about 5% of workers a year lose their job; half of them draw benefits for a while
     lost = works & (rng.random(n) < 0.05 * periods / 12)
     job_lost = np.where(lost, rng.integers(0, periods, n), NEVER)
     job_back = np.where(lost & (rng.random(n) < 0.45), job_lost + rng.integers(1, 9, n), NEVER)
     on_benefit = lost & (rng.random(n) < 0.55)
     benefit_until = np.where(on_benefit, np.minimum(job_lost + rng.integers(2, 13, n), job_back), -1)
-    # rural elders without a former employer's pension draw the basic residents' pension
-    retiree = rng.random(n) < np.where(urban, 0.94, 0.85)
+    # elders without a former employer's pension draw the basic residents' pension
+    retiree = rng.random(n) < np.where(urban, 0.85, RURAL_EMPLOYEE_PENSION_SHARE)
     pension = np.where(
         retiree,
         np.clip(rng.lognormal(np.log(np.where(urban, 3_100, 2_300)), 0.18), 1_800, 6_000),
