@@ -1,6 +1,7 @@
 """The second wave's departments as delivered (interfaces.md): disability, agriculture,
-vehicles and businesses land like the core three, with their bad rows quarantined; a
-source never delivered is absent, not an error, until its first delivery."""
+vehicles, businesses and real estate land like the core three, with their bad rows
+quarantined; a source never delivered is absent, not an error, until its first delivery;
+and the hand-written deliveries give the hand-computed profile."""
 
 from __future__ import annotations
 
@@ -12,11 +13,15 @@ import pandas as pd
 import pytest
 
 from pipelines.contracts import load_contracts
+from pipelines.contracts.files import schemas_dir
 from pipelines.ingest.run import ingest
 from pipelines.lake import Lake
+from pipelines.policy import load_policy
+from pipelines.profile.indicators import load_indicators
 from pipelines.quality import QualityGateFailed
 from pipelines.quality.gate import freshness
 from pipelines.settings import PROJECT_ROOT
+from pipelines.snapshot import build_snapshot
 from tests.deliveries import payments_csv, resident_id, residents_csv, settlements_csv, write_delivery
 
 CONTRACTS = load_contracts(PROJECT_ROOT / "schemas" / "sources")
@@ -168,3 +173,31 @@ def test_the_staleness_dates_used_are_the_last_deliveries_on_or_before_the_night
     fresh = freshness(lake, CONTRACTS, day)
     assert (fresh["businesses"]["last_delivery"], fresh["businesses"]["staleness_days"]) == ("2026-11-20", 7)
     assert (fresh["agriculture"]["last_delivery"], fresh["agriculture"]["staleness_days"]) == ("2026-03-01", 271)
+
+
+def test_the_hand_written_deliveries_make_the_hand_computed_profile(landed, spark):
+    """H1 (rural, standard 666): the head aged 46 with 300 of pension in one month of the
+    window, and a son aged 16 with a grade 2 disability. Farm income from the landed rows
+    only (the quarantined 粮食耕地 row does not count); the head's individual business of
+    80,000 and his one home are no assets."""
+    lake, _ = landed
+    policy = load_policy()
+    build_snapshot(
+        spark, lake, CONTRACTS, policy, load_indicators(schemas_dir() / "indicators"), as_of=D, key=b"k" * 32
+    )
+    [h1] = pd.read_parquet(lake.root / f"restricted/alerts/snapshot_date={D}").to_dict("records")
+    [profile] = pd.read_parquet(lake.root / f"gold/household_profile/snapshot_date={D}").to_dict("records")
+    farm = (6.5 * 500 + 2 * 1500) / 12  # 520.83 a month
+    income = 300 / 12 + farm
+    ratio = income / 2 / 666
+    assert profile["farm_income"] == pytest.approx(farm)
+    assert profile["income"] == pytest.approx(income)
+    assert profile["income_ratio"] == pytest.approx(ratio)
+    assert (profile["severely_disabled"], profile["dependents"], profile["able_working_age"]) == (1, 1, 1)
+    expected = 100 * (0.40 * (1 - ratio / 2) + 0.20 * 40 / (12 * 666 * 2) + 0.15 * 1 / 2 + 0.10 * 1)
+    assert profile["hardship_index"] == pytest.approx(round(expected, 4))
+    assert list(profile["asset_flags"]) == []
+    assert list(h1["groups"]) == ["DISABLED", "MINOR", "SINGLE_PARENT", "UNEMPLOYED_ABLE"]
+    assert list(h1["categories"]) == ["DIBAO"]  # the son is not a dependent by age: not TEKUN
+    assert h1["farm_income"] == pytest.approx(farm)
+    assert list(h1["rules"]) == ["TOP_INDEX", "LOW_INCOME"]  # the only household: k = ceil(0.05) = 1
