@@ -204,10 +204,11 @@ class _Evaluation:
                 frame = frame.select("*", self._sql(i, i.expression).alias(i.name))
         return frame
 
-    def _aggregated(self, rows: DataFrame, key: str, group: Sequence[Indicator]) -> DataFrame:
+    def _usable(self, rows: DataFrame, group: Sequence[Indicator]) -> DataFrame:
         prefilter = self._prefilter(group)
-        if prefilter is not None:
-            rows = rows.where(prefilter)
+        return rows if prefilter is None else rows.where(prefilter)
+
+    def _aggregated(self, rows: DataFrame, key: str, group: Sequence[Indicator]) -> DataFrame:
         return rows.groupBy(key).agg(*[self._aggregate(i, rows).alias(i.name) for i in group])
 
     def members(self, members: DataFrame) -> DataFrame:
@@ -216,9 +217,8 @@ class _Evaluation:
             if source not in self.inputs:
                 members = self._absent(members, group)
                 continue
-            members = self._with_defaults(
-                members, self._aggregated(self.inputs[source], "person_id", group), "person_id", group
-            )
+            found = self._aggregated(self._usable(self.inputs[source], group), "person_id", group)
+            members = self._with_defaults(members, found, "person_id", group)
         return self._expressions(members, "person")
 
     def member_aggregates(self, members: DataFrame) -> list[Column]:
@@ -235,16 +235,13 @@ class _Evaluation:
             if source not in self.inputs:
                 households = self._absent(households, group)
                 continue
-            rows = self.inputs[source]
-            prefilter = self._prefilter(group)
-            if prefilter is not None:
-                rows = rows.where(prefilter)
+            rows = self._usable(self.inputs[source], group)
             if "household_id" not in rows.columns:  # a person's rows reach the household through its members
                 rows = rows.join(members.select("person_id", "household_id"), on="person_id", how="inner")
             rows = rows.join(context, on="household_id", how="inner")
             for name in sorted({i.lookup for i in group if i.lookup}):
                 rows = _with_lookup(rows, self.lookups, name)
-            found = rows.groupBy("household_id").agg(*[self._aggregate(i, rows).alias(i.name) for i in group])
+            found = self._aggregated(rows, "household_id", group)
             households = self._with_defaults(households, found, "household_id", group)
         households = self._expressions(households, "household")
         return households.select(
