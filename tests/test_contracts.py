@@ -24,12 +24,15 @@ def test_contracts_load_with_the_registry_first_then_snapshot_sources():
     assert list(contracts) == [
         "residents",
         "agriculture",
+        "assistance_roll",
         "businesses",
         "disability",
         "property",
+        "relapse_monitoring",
         "vehicles",
         "medical_settlements",
         "social_security",
+        "visit_outcomes",
     ]
     # Only the core three are required before a night can run; the second wave may be absent.
     assert [n for n, c in contracts.items() if c.delivery.required] == [

@@ -28,6 +28,12 @@ CODED_SETTINGS: dict[str, tuple[str, str]] = {
     "assets.vehicle_classes": ("vehicles", "vehicle_class"),
     "assets.business_roles": ("businesses", "role"),
     "disability.severe_grades": ("disability", "grade"),
+    "roll.programme_order": ("assistance_roll", "programme"),
+    "roll.credit_modes": ("assistance_roll", "approval_mode"),
+    "exit_review.income_ratio_from": ("assistance_roll", "programme"),
+    "urgency.safety_net_programmes": ("assistance_roll", "programme"),
+    "relapse_risk.statuses": ("relapse_monitoring", "status"),
+    "suppression.outcomes": ("visit_outcomes", "outcome"),
 }
 
 
@@ -94,6 +100,36 @@ class AssetPolicy(_Strict):
 
 class DisabilityPolicy(_Strict):
     severe_grades: list[str] = Field(min_length=1)
+
+
+class RollPolicy(_Strict):
+    programme_order: list[str] = Field(min_length=1)  # a household on several: the first
+    credit_modes: list[str] = Field(min_length=1)  # approval modes on the applicant's declaration
+
+
+class ExitReviewPolicy(_Strict):
+    income_ratio_from: dict[str, float]  # income_above_line by programme; a programme not named has no line
+    understated_share: float = Field(ge=0)
+    understated_min_yuan: float = Field(ge=0)
+
+
+class SpotCheckPolicy(_Strict):
+    share: float = Field(ge=0, le=1)
+
+
+class RelapseRiskPolicy(_Strict):
+    statuses: list[str] = Field(min_length=1)
+    income_ratio_below: float = Field(gt=0)
+    medical_component_from: float = Field(ge=0, le=1)
+
+
+class SuppressionPolicy(_Strict):
+    outcomes: list[str]
+    days: int = Field(ge=0)
+
+
+class UrgencyPolicy(_Strict):
+    safety_net_programmes: list[str] = Field(min_length=1)
 
 
 class IndexPolicy(_Strict):
@@ -195,6 +231,12 @@ class Policy(_Strict):
     farm_net_returns: list[FarmNetReturn] = Field(min_length=1)
     assets: AssetPolicy
     disability: DisabilityPolicy
+    roll: RollPolicy
+    exit_review: ExitReviewPolicy
+    spot_check: SpotCheckPolicy
+    relapse_risk: RelapseRiskPolicy
+    suppression: SuppressionPolicy
+    urgency: UrgencyPolicy
     pseudonym: PseudonymPolicy
     push: PushPolicy
 
@@ -228,6 +270,12 @@ class Policy(_Strict):
             "assets.vehicle_classes": self.assets.vehicle_classes,
             "assets.business_roles": self.assets.business_roles,
             "disability.severe_grades": self.disability.severe_grades,
+            "roll.programme_order": self.roll.programme_order,
+            "roll.credit_modes": self.roll.credit_modes,
+            "exit_review.income_ratio_from": list(self.exit_review.income_ratio_from),
+            "urgency.safety_net_programmes": self.urgency.safety_net_programmes,
+            "relapse_risk.statuses": self.relapse_risk.statuses,
+            "suppression.outcomes": self.suppression.outcomes,
         }
         for setting, allowed in codes.items():
             unknown = sorted(set(named[setting]) - set(allowed))

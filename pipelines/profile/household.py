@@ -13,6 +13,7 @@ Java BigDecimals, several times slower; they serve the small sources, such as la
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from datetime import date, timedelta
 from decimal import Decimal
@@ -26,6 +27,7 @@ from pipelines.profile.indicators import (
     HOUSEHOLD_COLUMNS,
     LOOKUPS,
     MEMBERS,
+    REGISTERED_HOUSEHOLD,
     Indicator,
     IndicatorError,
     render,
@@ -116,7 +118,7 @@ class _Evaluation:
 
     def _sql(self, indicator: Indicator, text: str) -> Column:
         try:
-            return F.expr(render(text, self.policy))
+            return F.expr(render(text, self.policy, self.as_of))
         except IndicatorError as exc:
             raise IndicatorError(f"indicator {indicator.name}: {exc}") from exc
         except Exception as exc:  # Spark's parse errors: name the declaration
@@ -150,6 +152,11 @@ class _Evaluation:
             value = self._sql(indicator, indicator.value)
         else:
             value = F.lit(True)
+        if indicator.aggregate in ("first", "last"):
+            order = self._sql(indicator, str(indicator.order))
+            kept_order = order if condition is None else F.when(condition, order)  # rows without an order are ignored
+            pick = F.min_by if indicator.aggregate == "first" else F.max_by
+            return pick(value, kept_order)
         if indicator.aggregate == "count_distinct":
             return F.count_distinct(value if condition is None else F.when(condition, value))
         if indicator.aggregate == "any":
@@ -175,7 +182,8 @@ class _Evaluation:
         return result
 
     def _default(self, indicator: Indicator) -> Column:
-        return F.lit(indicator.default)
+        default = F.lit(indicator.default)
+        return default if indicator.type is None else default.cast(indicator.type)
 
     def _valued(self, indicator: Indicator) -> Column:
         """The indicator's column, its default where nothing was found."""
@@ -235,9 +243,16 @@ class _Evaluation:
             if source not in self.inputs:
                 households = self._absent(households, group)
                 continue
-            rows = self._usable(self.inputs[source], group)
+            rows = self.inputs[source]
             if "household_id" not in rows.columns:  # a person's rows reach the household through its members
-                rows = rows.join(members.select("person_id", "household_id"), on="person_id", how="inner")
+                rows = self._usable(rows, group).join(
+                    members.select("person_id", "household_id"), on="person_id", how="inner"
+                )
+            elif "person_id" in rows.columns and _uses(group, REGISTERED_HOUSEHOLD):
+                registered = members.select("person_id", F.col("household_id").alias(REGISTERED_HOUSEHOLD))
+                rows = self._usable(rows.join(registered, on="person_id", how="left"), group)
+            else:
+                rows = self._usable(rows, group)
             rows = rows.join(context, on="household_id", how="inner")
             for name in sorted({i.lookup for i in group if i.lookup}):
                 rows = _with_lookup(rows, self.lookups, name)
@@ -271,6 +286,10 @@ def _with_lookup(rows: DataFrame, lookups: Mapping[str, DataFrame], name: str) -
         .withColumn(column, F.coalesce(F.col("_lk_value"), F.col("_lk_value_any")))
         .drop("_lk_county", "_lk_code", "_lk_value", "_lk_code_any", "_lk_value_any")
     )
+
+
+def _uses(group: Sequence[Indicator], column: str) -> bool:
+    return any(re.search(rf"\b{column}\b", text) for i in group for text in i.sql)
 
 
 def _flag_sets(indicators: Sequence[Indicator]) -> list[str]:

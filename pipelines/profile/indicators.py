@@ -14,20 +14,27 @@ registered members) or an expression over other indicators of its level:
   yuan column as whole fen, exactly;
 - `window` keeps the rows dated relative to the snapshot date D: `months: N` (a YYYY-MM
   column in the N whole months before D's month) or `days: N` (a date in (D - N days, D]);
-- `aggregate` is sum, count, count_distinct (of `value`), max, min or any; `default` is the value where nothing was
-  found (also when the source was never delivered);
+- `aggregate` is sum, count, count_distinct (of `value`), max, min, any, or first or last
+  (the `value` of the row first or last by the SQL expression `order`: a programme by its
+  precedence, the latest visit); `default` is the value where nothing was found (also when
+  the source was never delivered); a `default: null` names its `type`;
+- the rows of a household-keyed source that also names a person have the column
+  `registered_household_id`: the household the person is a registered member of on D, or
+  null (a roll row whose person died, moved out or moved to another household);
 - `lookup` joins a table the policy configures by county (farm net returns);
 - `flag: {set, label}` puts the label in the household's list column `set` (asset_flags,
   groups) where the indicator is true.
 
 `${path}` in an expression or window is a policy setting (`${index.child_age_below}`),
-written into the SQL as a literal. This module validates declarations against the
-contracts and the policy before any work; `household.py` evaluates them."""
+written into the SQL as a literal; `${snapshot_date}` is D, as a DATE literal. This module
+validates declarations against the contracts and the policy before any work;
+`household.py` evaluates them."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 
@@ -46,6 +53,12 @@ HOUSEHOLD_COLUMNS = ("household_id", "size", "county_code", "residence_type", "d
 # Lookup tables by name: the source and column whose codes they price besides the county,
 # and the column they add (a decimal, so that sums stay exact).
 LOOKUPS: dict[str, tuple[str, str, str]] = {"farm_net_returns": ("agriculture", "item", "net_return")}
+# On the rows of a household-keyed source that names persons: each person's household on D.
+REGISTERED_HOUSEHOLD = "registered_household_id"
+SNAPSHOT_DATE = "snapshot_date"
+# The types a `default: null` may name.
+TYPES = ("string", "long", "double", "boolean", "date")
+ORDERED = ("first", "last")
 
 _NAME = r"^[a-z][a-z0-9_]*$"
 _SETTING = re.compile(r"\$\{([a-z_][a-z0-9_.]*)\}")
@@ -86,10 +99,12 @@ class Indicator(_Strict):
     window: Window | None = None
     value: str | None = None
     money: str | None = None
-    aggregate: Literal["sum", "count", "count_distinct", "max", "min", "any"] | None = None
+    aggregate: Literal["sum", "count", "count_distinct", "max", "min", "any", "first", "last"] | None = None
+    order: str | None = None
     lookup: str | None = None
     expression: str | None = None
     default: Any = None
+    type: Literal["string", "long", "double", "boolean", "date"] | None = None
     flag: Flag | None = None
 
     @model_validator(mode="after")
@@ -98,8 +113,12 @@ class Indicator(_Strict):
             raise ValueError("an indicator has either a source (an aggregate) or an expression")
         if self.flag is not None and self.level != "household":
             raise ValueError("a flag belongs to the household: household indicators only")
+        if self.type is not None and not (self.has_default and self.default is None):
+            raise ValueError("`type` is for a `default: null` (a value nothing was found for)")
         if self.expression is not None:
-            extra = [k for k in ("filter", "window", "value", "money", "aggregate", "lookup") if getattr(self, k)]
+            extra = [
+                k for k in ("filter", "window", "value", "money", "aggregate", "order", "lookup") if getattr(self, k)
+            ]
             if extra:
                 raise ValueError(f"an expression indicator takes no {', '.join(extra)}")
             return self
@@ -107,7 +126,13 @@ class Indicator(_Strict):
             raise ValueError("an aggregate indicator needs `aggregate`")
         if self.value is not None and self.money is not None:
             raise ValueError("`value` and `money` exclude each other")
-        if self.aggregate in ("sum", "count_distinct", "max", "min") and self.value is None and self.money is None:
+        if (self.aggregate in ORDERED) != (self.order is not None):
+            raise ValueError("`order` goes with aggregate first or last, and they need it")
+        if (
+            self.aggregate in ("sum", "count_distinct", "max", "min", *ORDERED)
+            and self.value is None
+            and self.money is None
+        ):
             raise ValueError(f"aggregate {self.aggregate} needs `value` or `money`")
         if self.aggregate == "count" and (self.value is not None or self.money is not None):
             raise ValueError("aggregate count counts the rows its filter keeps: no `value`")
@@ -118,9 +143,14 @@ class Indicator(_Strict):
         return self
 
     @property
+    def has_default(self) -> bool:
+        """Whether the declaration gives a default (`default: null` included)."""
+        return "default" in self.model_fields_set
+
+    @property
     def sql(self) -> list[str]:
         """The SQL texts of the declaration (for references and settings)."""
-        return [t for t in (self.filter, self.value, self.expression) if t]
+        return [t for t in (self.filter, self.value, self.order, self.expression) if t]
 
     def references(self, names: set[str]) -> set[str]:
         """The other indicators its expressions name."""
@@ -151,9 +181,17 @@ def setting(policy: Policy, path: str) -> Any:
     return value
 
 
-def render(text: str, policy: Policy) -> str:
-    """The expression with each `${path}` replaced by the setting's SQL literal."""
-    return _SETTING.sub(lambda m: _literal(setting(policy, m.group(1)), m.group(1)), text)
+def render(text: str, policy: Policy, as_of: date | None = None) -> str:
+    """The expression with each `${path}` replaced by the setting's SQL literal, and
+    `${snapshot_date}` by D's (a placeholder date when only checking)."""
+
+    def literal(found: re.Match) -> str:
+        path = found.group(1)
+        if path == SNAPSHOT_DATE:
+            return f"DATE'{(as_of or date(2000, 1, 1)).isoformat()}'"
+        return _literal(setting(policy, path), path)
+
+    return _SETTING.sub(literal, text)
 
 
 def window_length(window: Window, policy: Policy) -> int:
@@ -230,8 +268,10 @@ def check_indicators(indicators: list[Indicator], contracts: Mapping[str, Contra
         contract = contracts.get(i.source)
         if contract is None:
             raise IndicatorError(f"{where}: no source contract {i.source} ({', '.join(sorted(contracts))})")
-        if i.default is None and not contract.delivery.required:
+        if not i.has_default and not contract.delivery.required:
             raise IndicatorError(f"{where}: {i.source} may never be delivered, so the indicator needs a `default`")
+        if i.has_default and i.default is None and i.type is None:
+            raise IndicatorError(f"{where}: a `default: null` needs a `type` ({', '.join(TYPES)})")
         own = i.references(set(levels))
         if own:
             raise IndicatorError(
@@ -242,6 +282,12 @@ def check_indicators(indicators: list[Indicator], contracts: Mapping[str, Contra
         if not any(k in columns for k in keys):
             raise IndicatorError(
                 f"{where}: a {i.level} indicator needs {' or '.join(keys)} in {i.source}, which has none"
+            )
+        if any(REGISTERED_HOUSEHOLD in _WORD.findall(text) for text in i.sql) and not (
+            i.level == "household" and {"household_id", "person_id"} <= set(columns)
+        ):
+            raise IndicatorError(
+                f"{where}: {REGISTERED_HOUSEHOLD} is on the rows of a household-keyed source that names persons"
             )
         for label, column in (("window", i.window.column if i.window else None), ("money", i.money)):
             if column is not None and column not in columns:
