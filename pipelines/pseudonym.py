@@ -12,6 +12,7 @@ import hashlib
 import logging
 import os
 import secrets
+from datetime import date
 
 from pyspark.sql import Column
 from pyspark.sql import functions as F
@@ -62,3 +63,11 @@ def load_key(key_file: Location) -> bytes:
         "created a new pseudonym key in %s (owner-readable only); keep it: household keys depend on it", key_file
     )
     return key_file.read_text(encoding="utf-8").strip().encode("utf-8")
+
+
+def spot_number(household_id: Column, key: bytes, as_of: date) -> Column:
+    """The household's spot-check number for D's month, in [0, 1): the first 8 hex digits
+    of HMAC-SHA256(key, "spot-check|YYYY-MM|household_id") as an integer / 2^32. The same
+    all month, a fresh draw the next, unpredictable without the key."""
+    message = F.concat(F.lit(f"spot-check|{as_of:%Y-%m}|"), household_id)
+    return F.conv(F.substring(hmac_sha256_hex(message, key), 1, 8), 16, 10).cast("long") / float(2**32)

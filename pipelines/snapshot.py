@@ -16,7 +16,7 @@ from datetime import date
 from typing import Any
 
 from pyspark import StorageLevel
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from pipelines.alerts.lifecycle import LIFECYCLE_COLUMNS, resolutions, with_lifecycle
@@ -30,7 +30,8 @@ from pipelines.policy import ConfigError, Policy
 from pipelines.profile.as_of import incremental_as_of, repeated_key_hashes
 from pipelines.profile.household import household_profiles, lookup_tables, standards_table
 from pipelines.profile.indicators import LOOKUPS, Indicator
-from pipelines.pseudonym import fingerprint, hmac_sha256_hex
+from pipelines.profile.roll import roll_exceptions
+from pipelines.pseudonym import fingerprint, hmac_sha256_hex, spot_number
 from pipelines.published import refresh_outputs
 from pipelines.spark import broadcast_if_small
 from pipelines.storage import Location, rmtree
@@ -40,6 +41,7 @@ from pipelines.tables import (
     HOUSEHOLD_PROFILE,
     LIFECYCLE_TABLES,
     RESTRICTED_ALERTS,
+    ROLL_EXCEPTIONS,
     SNAPSHOT_TABLES,
     bronze_table,
 )
@@ -64,7 +66,18 @@ class SnapshotResult:
     alerts_by_rule: dict[str, int] = field(default_factory=dict)
     alerts_by_category: dict[str, int] = field(default_factory=dict)
     alerts_by_status: dict[str, int] = field(default_factory=dict)
+    alerts_by_urgency: dict[str, int] = field(default_factory=dict)
+    alerts_by_exit_reason: dict[str, int] = field(default_factory=dict)
+    alerts_by_programme: dict[str, int] = field(default_factory=dict)
+    persons: int = 0
+    persons_by_rule: dict[str, int] = field(default_factory=dict)
+    persons_by_category: dict[str, int] = field(default_factory=dict)
+    newly_found: dict[str, int] = field(default_factory=dict)
+    suppressed: int = 0
+    roll: dict[str, int] = field(default_factory=dict)
+    roll_exceptions: dict[str, Any] = field(default_factory=dict)
     resolved: int = 0
+    resolved_by_reason: dict[str, int] = field(default_factory=dict)
     previous_run: date | None = None
     inputs: dict[str, list[str]] = field(default_factory=dict)
     seconds: float = 0.0
@@ -77,7 +90,18 @@ class SnapshotResult:
             "alerts_by_rule": self.alerts_by_rule,
             "alerts_by_category": self.alerts_by_category,
             "alerts_by_status": self.alerts_by_status,
+            "alerts_by_urgency": self.alerts_by_urgency,
+            "alerts_by_exit_reason": self.alerts_by_exit_reason,
+            "alerts_by_programme": self.alerts_by_programme,
+            "persons": self.persons,
+            "persons_by_rule": self.persons_by_rule,
+            "persons_by_category": self.persons_by_category,
+            "newly_found": self.newly_found,
+            "suppressed": self.suppressed,
+            "roll": self.roll,
+            "roll_exceptions": self.roll_exceptions,
             "resolved": self.resolved,
+            "resolved_by_reason": self.resolved_by_reason,
             "lifecycle_against": self.previous_run.isoformat() if self.previous_run else None,
             "inputs": self.inputs,
         }
@@ -142,10 +166,13 @@ def _lifecycle(
     lake: Lake,
     outputs: dict[str, OutputContract],
     current: DataFrame,
+    scored: DataFrame,
     as_of: date,
     key: bytes,
+    policy: Policy,
 ) -> tuple[DataFrame, DataFrame, date | None]:
     """Today's alerts with their lifecycle, the resolutions, and the previous run's date.
+    `scored`: today's scored households (household_key), which tells a resolution's reason.
 
     The previous run's alerts are read from their restricted copy and keyed again with
     this run's pseudonym key, from the household number: after a deliberate rotation of the
@@ -154,13 +181,17 @@ def _lifecycle(
     previous_date = _previous_run(lake, as_of)
     if previous_date is None:
         empty = spark.createDataFrame([], outputs["alert_resolutions"].schema())
-        return with_lifecycle(current, None, as_of), empty, None
+        return with_lifecycle(current, None, as_of, policy), empty, None
     previous = (
         lake.read(spark, RESTRICTED_ALERTS, previous_date, outputs["restricted_alerts"].schema())
         .withColumn("household_key", hmac_sha256_hex(F.col("household_id"), key))
         .select(*outputs["alerts"].schema().fieldNames())
     )
-    return with_lifecycle(current, previous, as_of), resolutions(current, previous, previous_date), previous_date
+    return (
+        with_lifecycle(current, previous, as_of, policy),
+        resolutions(current, previous, previous_date, scored),
+        previous_date,
+    )
 
 
 def _stage_lifecycle(
@@ -181,7 +212,55 @@ def _publish_lifecycle(lake: Lake, staged: dict[str, Location], as_of: date) -> 
 
 
 def _status_counts(alerts: DataFrame) -> dict[str, int]:
-    return {r["status"]: r["n"] for r in alerts.groupBy("status").agg(F.count(F.lit(1)).alias("n")).collect()}
+    return _counts(alerts, F.col("status"))
+
+
+def _counts(df: DataFrame, by: Column, persons: bool = False) -> dict[str, int]:
+    """Rows (or persons, the sum of `size`) by the value of `by`, in value order."""
+    n = F.sum("size") if persons else F.count(F.lit(1))
+    rows = df.select(by.alias("v"), "size").groupBy("v").agg(n.alias("n")).collect()
+    return {str(r["v"]): int(r["n"]) for r in sorted(rows, key=lambda r: str(r["v"]))}
+
+
+def _count_alerts(result: SnapshotResult, alerts: DataFrame, profiles: DataFrame, exceptions: DataFrame) -> None:
+    """The run's counts of households and persons (snapshot.json and the manifest)."""
+    result.alerts = alerts.count()
+    result.alerts_by_rule = _counts(alerts, F.explode("rules"))
+    result.alerts_by_category = _counts(alerts, F.explode("categories"))
+    result.alerts_by_status = _status_counts(alerts)
+    result.alerts_by_urgency = _counts(alerts, F.col("urgency"))
+    result.alerts_by_exit_reason = _counts(alerts, F.explode("exit_reasons"))
+    result.alerts_by_programme = _counts(alerts, F.coalesce(F.col("programme"), F.lit("none")))
+    (result.persons,) = _totals(alerts, F.sum("size"))
+    households, persons = _totals(alerts.where(F.col("newly_found")), F.count(F.lit(1)), F.sum("size"))
+    result.newly_found = {"households": households, "persons": persons}
+    result.suppressed = alerts.where(F.col("suppressed_until").isNotNull()).count()
+    on_roll = profiles.where(F.col("programme").isNotNull())
+    households, persons = _totals(on_roll, F.count(F.lit(1)), F.sum("size"))
+    result.roll = {
+        "households": households,
+        **{f"households_{k}": v for k, v in _counts(on_roll, F.col("programme")).items()},
+        "persons": persons,
+    }
+    households, persons, rows, benefit = _totals(
+        exceptions,
+        F.count_distinct("household_id"),
+        F.count_distinct("person_id"),
+        F.count(F.lit(1)),
+        F.round(F.sum("monthly_benefit") * 100).cast("long"),
+    )
+    result.roll_exceptions = {
+        "households": households,
+        "persons": persons,
+        "rows": rows,
+        "monthly_benefit": benefit / 100,
+    }
+
+
+def _totals(df: DataFrame, *aggregates: Column) -> tuple[int, ...]:
+    """Whole-number aggregates of a frame, 0 where there is nothing to add up."""
+    row = df.agg(*[F.coalesce(a, F.lit(0)) for a in aggregates]).first()
+    return tuple(int(v) for v in row) if row is not None else (0,) * len(aggregates)
 
 
 def build_snapshot(
@@ -208,7 +287,7 @@ def build_snapshot(
     )
     profiles = household_profiles(inputs, standards, lookups, indicators, policy, as_of)
     scored = (
-        apply_rules(score(profiles, policy), policy)
+        apply_rules(score(profiles, policy), policy, spot_number(F.col("household_id"), key, as_of))
         .withColumn("household_key", hmac_sha256_hex(F.col("household_id"), key))
         .withColumn("data_as_of", _date_map(data_as_of or {}))
         .persist(StorageLevel.MEMORY_AND_DISK)
@@ -220,31 +299,42 @@ def build_snapshot(
     if unpriced:
         raise ConfigError(f"no dibao standard in force on {as_of} for county {', '.join(sorted(unpriced))}")
     alerts, resolved, result.previous_run = _lifecycle(
-        spark, lake, outputs, scored.where(F.size("rules") > 0), as_of, key
+        spark, lake, outputs, scored.where(F.size("rules") > 0), scored, as_of, key, policy
     )
     alerts = alerts.persist(StorageLevel.MEMORY_AND_DISK)
+    if "assistance_roll" in inputs:
+        exceptions = roll_exceptions(inputs["assistance_roll"], inputs["residents"], scored, as_of).withColumn(
+            "household_key", hmac_sha256_hex(F.col("household_id"), key)
+        )
+    else:
+        exceptions = spark.createDataFrame([], outputs["roll_exceptions"].schema())
     staging = lake.staging()
     try:
         log.info("snapshot %s: writing household profiles and alerts", as_of)
         staged = {
             "household_profile": _write(scored, outputs["household_profile"], staging),
+            "roll_exceptions": _write(exceptions, outputs["roll_exceptions"], staging),
             **_stage_lifecycle(alerts, resolved, outputs, staging),
         }
         published = spark.read.parquet(str(staged["alerts"]))
-        result.households = spark.read.parquet(str(staged["household_profile"])).count()
-        result.alerts = published.count()
-        result.alerts_by_rule = _count_exploded(published, "rules")
-        result.alerts_by_category = _count_exploded(published, "categories")
-        result.alerts_by_status = _status_counts(published)
-        result.resolved = spark.read.parquet(str(staged["alert_resolutions"])).count()
+        profiled = spark.read.parquet(str(staged["household_profile"]))
+        result.households = profiled.count()
+        _count_alerts(result, published, profiled, spark.read.parquet(str(staged["roll_exceptions"])))
+        resolved_published = spark.read.parquet(str(staged["alert_resolutions"]))
+        result.resolved = resolved_published.count()
+        result.resolved_by_reason = _counts(
+            resolved_published.select("*", F.lit(1).alias("size")), F.col("resolution_reason")
+        )
         log.info(
-            "snapshot %s: %d households, %d alerts, %d resolved against %s; publishing",
+            "snapshot %s: %d households, %d alerts (%d persons), %d resolved against %s; publishing",
             as_of,
             result.households,
             result.alerts,
+            result.persons,
             result.resolved,
             result.previous_run or "no earlier run",
         )
+        lake.publish(staged["roll_exceptions"], ROLL_EXCEPTIONS, as_of)
         _publish_lifecycle(lake, staged, as_of)
         lake.publish(staged["household_profile"], HOUSEHOLD_PROFILE, as_of)
     finally:
@@ -266,7 +356,7 @@ def build_snapshot(
     return result
 
 
-def relink_lifecycle(spark: SparkSession, lake: Lake, *, after: date, key: bytes) -> list[date]:
+def relink_lifecycle(spark: SparkSession, lake: Lake, policy: Policy, *, after: date, key: bytes) -> list[date]:
     """Re-derive the lifecycle of the published dates after `after`, oldest first, each
     against its own predecessor, and republish those whose lifecycle changed. Rules,
     index and profiles of those dates stay as computed. Stops at the first date whose
@@ -278,7 +368,8 @@ def relink_lifecycle(spark: SparkSession, lake: Lake, *, after: date, key: bytes
         current = lake.read(spark, RESTRICTED_ALERTS, day, outputs["restricted_alerts"].schema()).drop(
             *LIFECYCLE_COLUMNS
         )
-        alerts, resolved, previous_date = _lifecycle(spark, lake, outputs, current, day, key)
+        scored = lake.read(spark, HOUSEHOLD_PROFILE, day, outputs["household_profile"].schema()).select("household_key")
+        alerts, resolved, previous_date = _lifecycle(spark, lake, outputs, current, scored, day, key, policy)
         staging = lake.staging()
         try:
             staged = _stage_lifecycle(alerts, resolved, outputs, staging)
@@ -289,7 +380,9 @@ def relink_lifecycle(spark: SparkSession, lake: Lake, *, after: date, key: bytes
                 break
             log.info("lifecycle of %s re-derived against %s", day, previous_date or "no earlier run")
             statuses = _status_counts(spark.read.parquet(str(staged["alerts"])))
-            resolved_count = spark.read.parquet(str(staged["alert_resolutions"])).count()
+            resolved_frame = spark.read.parquet(str(staged["alert_resolutions"]))
+            resolved_count = resolved_frame.count()
+            reasons = _counts(resolved_frame.select("*", F.lit(1).alias("size")), F.col("resolution_reason"))
             _publish_lifecycle(lake, staged, day)
         finally:
             rmtree(staging)
@@ -297,6 +390,7 @@ def relink_lifecycle(spark: SparkSession, lake: Lake, *, after: date, key: bytes
         record.update(
             alerts_by_status=statuses,
             resolved=resolved_count,
+            resolved_by_reason=reasons,
             lifecycle_against=previous_date,
             lifecycle_relinked_after=after,
         )
@@ -323,8 +417,3 @@ def _date_map(dates: dict[str, date]):
     if not dates:
         return F.create_map().cast("map<string,date>")
     return F.create_map(*[x for name in sorted(dates) for x in (F.lit(name), F.lit(dates[name]))])
-
-
-def _count_exploded(df: DataFrame, column: str) -> dict[str, int]:
-    rows = df.select(F.explode(column).alias("v")).groupBy("v").agg(F.count(F.lit(1)).alias("n")).collect()
-    return {r["v"]: r["n"] for r in sorted(rows, key=lambda r: r["v"])}

@@ -44,13 +44,14 @@ HOUSEHOLD_PROFILE = Table("gold", "household_profile", "snapshot_date", "househo
 ALERTS = Table("gold", "alerts", "snapshot_date", "alerts", lifecycle=True)
 ALERT_RESOLUTIONS = Table("gold", "alert_resolutions", "snapshot_date", "alert_resolutions", lifecycle=True)
 RESTRICTED_ALERTS = Table("restricted", "alerts", "snapshot_date", "restricted_alerts", lifecycle=True)
+ROLL_EXCEPTIONS = Table("restricted", "roll_exceptions", "snapshot_date", "roll_exceptions")
 # The push: messages waiting (one JSON Lines partition a date, written by Spark) and the
 # ledger of messages delivered (appended one file per batch). The outbox sink's folder is
 # configurable (policy `push.outbox.folder`) and is not a table of the lake's own.
 PUSH_QUEUE = Table("restricted", "push_queue", "snapshot_date", "alert_message", format="json")
 PUSH_LEDGER = Table("restricted", "push_ledger", "snapshot_date", format="jsonl")
 
-SNAPSHOT_TABLES: tuple[Table, ...] = (HOUSEHOLD_PROFILE, ALERTS, ALERT_RESOLUTIONS, RESTRICTED_ALERTS)
+SNAPSHOT_TABLES: tuple[Table, ...] = (HOUSEHOLD_PROFILE, ALERTS, ALERT_RESOLUTIONS, RESTRICTED_ALERTS, ROLL_EXCEPTIONS)
 PUSH_TABLES: tuple[Table, ...] = (PUSH_QUEUE, PUSH_LEDGER)
 LIFECYCLE_TABLES: tuple[Table, ...] = tuple(t for t in SNAPSHOT_TABLES if t.lifecycle)
 # Published whole by a swap of partitions (the ledger is appended to, never swapped).

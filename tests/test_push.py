@@ -129,6 +129,15 @@ def message(n: int, day: date = DAY) -> dict:
         "village_code": "001",
         "residence_type": "1",
         "size": 2,
+        "urgency": "SAFETY_NET",
+        "newly_found": True,
+        "programme": None,
+        "exit_reasons": [],
+        "groups": ["MINOR"],
+        "asset_flags": [],
+        "last_visit_date": None,
+        "last_visit_outcome": None,
+        "suppressed_until": None,
     }
 
 

@@ -15,7 +15,7 @@ from datetime import date
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from pipelines.alerts.lifecycle import PUSHED_STATUSES
+from pipelines.alerts.lifecycle import PUSHED_STATUSES, pushed
 
 KEY_VERSION = "lipmon-alert:v1"
 
@@ -34,13 +34,19 @@ def idempotency_key(household_key: Column, snapshot_date: Column, rules: Column)
 
 
 def alert_messages(restricted_alerts: DataFrame, as_of: date) -> DataFrame:
-    """One message per NEW or ESCALATED alert of the snapshot date, highest rank first."""
-    pushed = restricted_alerts.where(F.col("status").isin(*PUSHED_STATUSES))
+    """One message per NEW or ESCALATED alert of the snapshot date that is not suppressed
+    by a recent visit (lifecycle.pushed), highest rank first."""
     return (
-        pushed.select("*", F.lit(as_of).alias("snapshot_date"))
+        restricted_alerts.where(pushed(restricted_alerts))
+        .select("*", F.lit(as_of).alias("snapshot_date"))
         .select(
             "*",
             idempotency_key(F.col("household_key"), F.col("snapshot_date"), F.col("rules")).alias("idempotency_key"),
         )
         .orderBy("rank", "household_key")
     )
+
+
+def suppressed_alerts(restricted_alerts: DataFrame) -> DataFrame:
+    """The NEW alerts a recent visit keeps from the push (listed, not sent)."""
+    return restricted_alerts.where(F.col("status").isin(*PUSHED_STATUSES) & ~pushed(restricted_alerts))

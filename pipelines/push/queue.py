@@ -13,7 +13,7 @@ from pyspark.sql import SparkSession
 
 from pipelines.contracts.outputs import OutputContract, conform
 from pipelines.lake import Lake
-from pipelines.push.messages import alert_messages
+from pipelines.push.messages import alert_messages, suppressed_alerts
 from pipelines.storage import glob, read_lines, rmtree
 from pipelines.tables import PUSH_QUEUE, RESTRICTED_ALERTS
 
@@ -22,9 +22,11 @@ class QueueError(RuntimeError):
     pass
 
 
-def queue_messages(spark: SparkSession, lake: Lake, as_of: date, contract: OutputContract) -> int:
-    """Queue the NEW and ESCALATED alerts of a published snapshot date; the message count."""
+def queue_messages(spark: SparkSession, lake: Lake, as_of: date, contract: OutputContract) -> tuple[int, int]:
+    """Queue the NEW and ESCALATED alerts of a published snapshot date that no recent visit
+    suppresses; the message count, and the count of alerts suppressed."""
     restricted = lake.read(spark, RESTRICTED_ALERTS, as_of)
+    suppressed = suppressed_alerts(restricted).count()
     staging = lake.staging()
     try:
         staged = staging / "push_queue"
@@ -37,7 +39,7 @@ def queue_messages(spark: SparkSession, lake: Lake, as_of: date, contract: Outpu
         lake.publish(staged, PUSH_QUEUE, as_of)
     finally:
         rmtree(staging)
-    return count
+    return count, suppressed
 
 
 def queued_dates(lake: Lake) -> list[date]:

@@ -205,7 +205,9 @@ def step_relink(params: RunParameters) -> Result:
     settings = params.settings()
     lake = Lake(settings.lake)
     key = load_key(lake.root / load_policy(settings.config).pseudonym.key_file)
-    relinked = relink_lifecycle(_spark(settings), lake, after=params.snapshot_date, key=key)
+    relinked = relink_lifecycle(
+        _spark(settings), lake, load_policy(settings.config), after=params.snapshot_date, key=key
+    )
     if relinked:
         log.info("lifecycle re-derived for the later dates %s", ", ".join(map(str, relinked)))
     return {"relinked": [d.isoformat() for d in relinked]}
@@ -218,10 +220,10 @@ def step_push(params: RunParameters) -> Result:
     lake = Lake(settings.lake)
     policy = load_policy(settings.config)
     contract = output_contract("alert_message")
-    queued = queue_messages(_spark(settings), lake, params.snapshot_date, contract)
+    queued, suppressed = queue_messages(_spark(settings), lake, params.snapshot_date, contract)
     with closing(open_sink(policy.push, lake, contract)) as sink:
         report = push_queued(lake, sink, contract, batch_size=policy.push.batch_size)
-    return {"queued_today": queued, **report.to_dict()}
+    return {"queued_today": queued, "suppressed_today": suppressed, **report.to_dict()}
 
 
 def _describe_ingest(result: Result) -> str:
@@ -236,7 +238,8 @@ def _describe_ingest(result: Result) -> str:
 
 def _describe_snapshot(result: Result) -> str:
     return (
-        f"{result['households']} households scored, {result['alerts']} alerts {result['alerts_by_rule']} "
+        f"{result['households']} households scored, {result['alerts']} alerts ({result.get('persons', 0)} persons) "
+        f"{result['alerts_by_rule']} "
         f"{result['alerts_by_status']}, {result['resolved']} resolved against "
         f"{result['lifecycle_against'] or 'no earlier run'}"
     )
@@ -245,7 +248,8 @@ def _describe_snapshot(result: Result) -> str:
 def _describe_push(result: Result) -> str:
     return (
         f"{sum(result['delivered'].values())} message(s) delivered to {result['sink']} "
-        f"{result['delivered']}, {result['already_delivered']} already delivered before"
+        f"{result['delivered']}, {result['already_delivered']} already delivered before, "
+        f"{result.get('suppressed_today', 0)} suppressed by a recent visit"
     )
 
 
