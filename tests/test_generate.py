@@ -184,7 +184,11 @@ def test_same_seed_writes_byte_identical_files_and_another_seed_does_not(tmp_pat
     assert generate_landing(first, 200, seed=3) == generate_landing(again, 200, seed=3)
     generate_landing(other, 200, seed=4)
     assert files(first) == files(again)
-    assert files(first).keys() == files(other).keys()
+
+    def scheduled(root):  # visits come only on the days that had some, which differ by seed
+        return {path for path in files(root) if path.parts[0] != "visit_outcomes"}
+
+    assert scheduled(first) == scheduled(other)
     assert files(first) != files(other)
 
 

@@ -156,6 +156,49 @@ PROPERTY: dict[str, Corruption] = {
     "floor_area_negative": lambda f, rng: [_with(f, f3="-" + f[3])],
 }
 
+
+# The civil-affairs sources: the roll, the relapse register and the visits.
+def _negative(text: str) -> str:
+    """A negative amount, also where the amount was 0 (a "-0.00" would still be valid)."""
+    return "-" + (text if _cents(text) > 0 else "1.00")
+
+
+def _shift_iso(text: str, days: int) -> str:
+    return (date.fromisoformat(text) + timedelta(days=days)).isoformat()
+
+
+# assistance_roll: 0 household_id, 1 person_id, 2 programme, 3 approval_date, 4 approval_mode,
+# 5 declared_income, 6 monthly_benefit
+ROLL: dict[str, Corruption] = {
+    "person_id_check_char": lambda f, rng: [_with(f, f1=_wrong_check(f[1], rng))],
+    "programme_temporary": lambda f, rng: [_with(f, f2="temporary")],  # 临时救助 is not on the roll
+    "approval_date_unparseable": lambda f, rng: [_with(f, f3=f[3].replace("-", "/"))],
+    "benefit_negative": lambda f, rng: [_with(f, f6=_negative(f[6]))],
+    "exact_duplicate": lambda f, rng: [f, f],
+    "duplicate_key_conflict": lambda f, rng: [f, _with(f, f6=_yuan(_cents(f[6]) + 1_000))],
+}
+# relapse_monitoring: 0 household_id, 1 status, 2 since_date
+RELAPSE: dict[str, Corruption] = {
+    "status_relapsed": lambda f, rng: [_with(f, f1="relapsed")],
+    "since_after_delivery": lambda f, rng: [_with(f, f2="2099-01-01")],
+    "household_id_empty": lambda f, rng: [_with(f, f0="")],
+    "exact_duplicate": lambda f, rng: [f, f],
+    "duplicate_key_conflict": lambda f, rng: [f, _with(f, f1="monitored" if f[1] != "monitored" else "lifted")],
+}
+# visit_outcomes: 0 visit_id, 1 household_id, 2 visit_date, 3 outcome, 4 decided_programme
+VISITS: dict[str, Corruption] = {
+    "outcome_postponed": lambda f, rng: [_with(f, f3="postponed")],
+    "visit_after_delivery": lambda f, rng: [_with(f, f2=_shift_iso(f[2], 365))],
+    "not_eligible_with_programme": lambda f, rng: [_with(f, f3="not_eligible", f4="dibao")],
+    "date_unparseable": lambda f, rng: [_with(f, f2=f[2].replace("-", ""))],
+    "exact_duplicate": lambda f, rng: [f, f],
+    # the same visit twice in one delivery, the second with another (valid) outcome
+    "duplicate_key_conflict": lambda f, rng: [
+        f,
+        _with(f, f3="already_assisted" if f[3] == "confirmed" else "confirmed"),
+    ],
+}
+
 CORRUPTIONS = {
     "residents": RESIDENTS,
     "medical_settlements": SETTLEMENTS,
@@ -165,6 +208,9 @@ CORRUPTIONS = {
     "vehicles": VEHICLES,
     "businesses": BUSINESSES,
     "property": PROPERTY,
+    "assistance_roll": ROLL,
+    "relapse_monitoring": RELAPSE,
+    "visit_outcomes": VISITS,
 }
 KINDS = {source: tuple(kinds) for source, kinds in CORRUPTIONS.items()}
 

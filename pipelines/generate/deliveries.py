@@ -22,6 +22,17 @@ import pyarrow.compute as pc
 from pipelines.contracts import load_contract
 from pipelines.contracts.files import schemas_dir
 
+from .assistance import (
+    APPROVAL_MODES,
+    DECIDED,
+    OUTCOMES,
+    PROGRAMMES,
+    RELAPSE_STATUSES,
+    assess_need,
+    draw_relapse,
+    draw_roll,
+    draw_visits,
+)
 from .defects import KINDS, inject_defects
 from .departments import (
     BUSINESS_STATUSES,
@@ -32,6 +43,7 @@ from .departments import (
     PROPERTY_TYPES,
     ROLES,
     VEHICLE_CLASSES,
+    Household,
     draw_businesses,
     draw_disability,
     draw_holdings,
@@ -132,6 +144,20 @@ BUSINESSES = _source(
     "businesses", ["credit_code", "person_id", "role", "enterprise_type", "registered_capital", "status"]
 )
 PROPERTY = _source("property", ["property_id", "person_id", "property_type", "floor_area", "status"])
+ROLL = _source(
+    "assistance_roll",
+    [
+        "household_id",
+        "person_id",
+        "programme",
+        "approval_date",
+        "approval_mode",
+        "declared_income",
+        "monthly_benefit",
+    ],
+)
+MONITORING = _source("relapse_monitoring", ["household_id", "status", "since_date"])
+VISITS = _source("visit_outcomes", ["visit_id", "household_id", "visit_date", "outcome", "decided_programme"])
 
 
 def _add_months(d: date, months: int) -> date:
@@ -153,7 +179,11 @@ class Schedule:
       D-365 on; then daily: the first daily delivery (D-6) catches up the days since the
       last batch, the next ones hold the day before, up to D+1 (ignored by a run for D);
     - social security: the 13 periods before D's month, each delivered on the 10th of
-      the month after it.
+      the month after it;
+    - the second wave's snapshots (the roll and the relapse register among them) on the
+      1st of D's month, land and livestock each March;
+    - visit outcomes: one delivery for every day with visits, from D-119 to D+1, each
+      holding the visits of the day before or a day or two earlier.
     """
 
     def __init__(self, as_of: date):
@@ -196,13 +226,19 @@ class Landing:
             + [(SETTLEMENTS, d) for d in schedule.settlement_deliveries]
             + [(PAYMENTS, d) for d in schedule.payment_deliveries]
             + [(AGRICULTURE, schedule.agriculture)]
-            + [(s, schedule.departments) for s in (DISABILITY, VEHICLES, BUSINESSES, PROPERTY)]
+            + [(s, schedule.departments) for s in (DISABILITY, VEHICLES, BUSINESSES, PROPERTY, ROLL, MONITORING)]
         )
         self.files: dict[tuple[str, date], Any] = {}
         self.rows: Counter[tuple[str, date]] = Counter()
         self.bad_rows: defaultdict[str, Counter[str]] = defaultdict(Counter)
         self.bytes_written = 0
         for source, day in plan:
+            self._file(source, day)
+
+    def _file(self, source: Source, day: date) -> Any:
+        """The delivery's open file; a delivery not in the plan (a day with visits) is
+        opened by its first rows."""
+        if (source.name, day) not in self.files:
             folder = self.root / source.name / day.isoformat()
             folder.mkdir(parents=True, exist_ok=True)
             (folder / "_READY").unlink(missing_ok=True)
@@ -210,6 +246,7 @@ class Landing:
             bom = "\ufeff".encode("utf-8") if source.bom else b""
             handle.write(bom + (source.header + "\n").encode(source.encoding))
             self.files[(source.name, day)] = handle
+        return self.files[(source.name, day)]
 
     def append(
         self, source: Source, day: date, lines: pa.Array, rng: np.random.Generator, required: tuple[str, ...] = ()
@@ -220,7 +257,7 @@ class Landing:
         with_newlines = pc.binary_join_element_wise(lines, pa.scalar(b"", pa.binary()), b"\n")
         offsets = np.frombuffer(with_newlines.buffers()[1], np.int32, len(with_newlines) + 1, with_newlines.offset * 4)
         data = memoryview(with_newlines.buffers()[2])[offsets[0] : offsets[-1]]
-        self.files[(source.name, day)].write(data)
+        self._file(source, day).write(data)
         self.bytes_written += len(data)
 
     def close(self, *, complete: bool) -> None:
@@ -335,11 +372,15 @@ def write_residents(
 
 
 def _spread(kinds: tuple[str, ...], sizes: list[int]) -> list[tuple[str, ...]]:
-    """Deal every defect kind to some delivery big enough to hide it."""
-    eligible = [i for i, size in enumerate(sizes) if size >= 20] or [int(np.argmax(sizes))]
+    """Deal every defect kind to some delivery big enough to hide it; where none is (a
+    small city's daily visits), to the deliveries with the most rows not yet dealt."""
+    eligible = [i for i, size in enumerate(sizes) if size >= 20]
     dealt: list[list[str]] = [[] for _ in sizes]
-    for j, kind in enumerate(kinds):
-        dealt[eligible[j % len(eligible)]].append(kind)
+    room = list(sizes)
+    for j, kind in enumerate(kinds if sizes else ()):
+        i = eligible[j % len(eligible)] if eligible else int(np.argmax(room))
+        dealt[i].append(kind)
+        room[i] -= 1
     return [tuple(k) for k in dealt]
 
 
@@ -442,8 +483,10 @@ def write_departments(
     rng: np.random.Generator,
     chunk: int,
     first_chunk: bool,
-) -> None:
-    """The second wave's five snapshots for one chunk of households."""
+) -> Counter[str]:
+    """The second wave's snapshots for one chunk of households, then civil affairs' own
+    sources; returns what was drawn of the latter (roll households, planted exceptions,
+    relapse statuses, visits by outcome)."""
     today = day_number(schedule.departments)
     works = life.works & (life.job_lost == NEVER)
     h = households_of(city, people, works, life.wage_base, life.pension, today)
@@ -452,6 +495,7 @@ def write_departments(
         landing.append(source, day, lines, rng, KINDS[source.name] if first_chunk else ())
 
     household, item, hundredths = draw_holdings(h, rng)
+    holdings = (household, item, hundredths)
     year = rng.integers(max(schedule.agriculture.year - 8, 2000), schedule.agriculture.year + 1, len(household))
     append(
         AGRICULTURE,
@@ -464,6 +508,8 @@ def write_departments(
         ),
     )
     person, kind, grade, since = draw_disability(people, h, today, rng)
+    severe = np.zeros(len(people), bool)
+    severe[person[grade <= 2]] = True
     append(
         DISABILITY,
         schedule.departments,
@@ -511,6 +557,78 @@ def write_departments(
             _lookup([s.encode() for s in PROPERTY_STATUSES], cancelled),
         ),
     )
+    return write_assistance(landing, city, people, life, h, holdings, severe, schedule, rng, chunk, first_chunk)
+
+
+def write_assistance(
+    landing: Landing,
+    city: City,
+    people: People,
+    life: Livelihood,
+    h: Household,
+    holdings: tuple[np.ndarray, np.ndarray, np.ndarray],
+    severe: np.ndarray,
+    schedule: Schedule,
+    rng: np.random.Generator,
+    chunk: int,
+    first_chunk: bool,
+) -> Counter[str]:
+    """The assistance roll and the relapse register (snapshots of the departments' date)
+    and the day-by-day visit outcomes, for one chunk of households."""
+    extract, run = day_number(schedule.departments), day_number(schedule.as_of)
+    need = assess_need(people, h, life, holdings, severe, extract, run, len(schedule.periods))
+
+    def household_ids(local: np.ndarray) -> pa.Array:
+        return _digits(city.household_number[h.first + local], 8, b"3714")
+
+    def codes(names: tuple[str, ...]) -> list[bytes]:
+        return [name.encode() for name in names]
+
+    drawn: Counter[str] = Counter()
+    roll = draw_roll(people, h, need, extract, rng, plant_one=first_chunk)
+    drawn.update({f"{ROLL.name}.{k}": v for k, v in roll.counts.items()})
+    landing.append(
+        ROLL,
+        schedule.departments,
+        _join(
+            household_ids(roll.household),
+            _person_ids(people, roll.person),
+            _lookup(codes(PROGRAMMES), roll.programme),
+            _dates(roll.approved, "%Y-%m-%d"),
+            _lookup(codes(APPROVAL_MODES), roll.credit),
+            _yuan(roll.declared),
+            _yuan(roll.benefit),
+        ),
+        rng,
+        KINDS[ROLL.name] if first_chunk else (),
+    )
+    household, status, since = draw_relapse(h, need, extract, rng)
+    drawn.update({f"{MONITORING.name}.{s}": int((status == i).sum()) for i, s in enumerate(RELAPSE_STATUSES)})
+    landing.append(
+        MONITORING,
+        schedule.departments,
+        _join(household_ids(household), _lookup(codes(RELAPSE_STATUSES), status), _dates(since, "%Y-%m-%d")),
+        rng,
+        KINDS[MONITORING.name] if first_chunk else (),
+    )
+    visits = draw_visits(need, roll.programme_of, run, chunk * 10**9, rng, plant_one=first_chunk)
+    drawn.update({f"{VISITS.name}.{k}": v for k, v in visits.counts.items()})
+    drawn[f"{VISITS.name}.redelivered"] += visits.redelivered
+    order = np.lexsort((visits.key, visits.day, visits.delivered))
+    days, first = np.unique(visits.delivered[order], return_index=True)
+    bounds = np.r_[first, len(order)]
+    required = _spread(KINDS[VISITS.name], np.diff(bounds).tolist()) if first_chunk else [()] * len(days)
+    for i, day in enumerate(days):
+        rows = order[bounds[i] : bounds[i + 1]]
+        lines = _join(
+            _scrambled_ids(visits.key[rows], b"C"),
+            household_ids(visits.household[rows]),
+            _dates(visits.day[rows], "%Y-%m-%d"),
+            _lookup(codes(OUTCOMES), visits.outcome[rows]),
+            _lookup(codes(DECIDED), visits.decided[rows]),
+        )
+        landing.append(VISITS, EPOCH + timedelta(int(day)), lines, rng, required[i])
+    return drawn
 
 
 def generate_landing(out_dir: Path, households: int, *, seed: int = 7, as_of: date = date(2026, 11, 28)) -> dict:
@@ -519,13 +637,18 @@ def generate_landing(out_dir: Path, households: int, *, seed: int = 7, as_of: da
     The same seed writes the same bytes. Returns a summary: households, persons (rows of
     the snapshot at as_of), rows per source and delivery (bad rows included), bad rows
     per source and kind (as a reader must quarantine them), re-delivered keys per source,
-    the delivery left without _READY, and bytes written."""
+    the delivery left without _READY, bytes written, and what civil affairs' sources hold
+    as drawn, before bad rows replace a few of their rows: roll households by programme
+    and approval, the planted exceptions a re-review must find on the run date (listed
+    persons deceased or moved out, listed in another household, households with nobody
+    registered left), relapse statuses, and visits by their first outcome."""
     if households < 1:
         raise ValueError("households must be at least 1")
     schedule = Schedule(as_of)
     city = build_city(households, np.random.default_rng([seed, 0]), as_of)
     landing = Landing(Path(out_dir), schedule)
     redelivered: Counter[str] = Counter()
+    drawn: Counter[str] = Counter()
     try:
         for chunk, start in enumerate(range(0, households, CHUNK_HOUSEHOLDS)):
             first, stop = city.person_range(start, min(start + CHUNK_HOUSEHOLDS, households))
@@ -537,15 +660,16 @@ def generate_landing(out_dir: Path, households: int, *, seed: int = 7, as_of: da
                 people, city.urban[people.household], day_number(schedule.as_of), len(schedule.periods), rng
             )
             redelivered[PAYMENTS.name] += write_payments(landing, people, life, schedule, rng, chunk, chunk == 0)
-            write_departments(landing, city, people, life, schedule, rng, chunk, chunk == 0)
+            drawn.update(write_departments(landing, city, people, life, schedule, rng, chunk, chunk == 0))
     except BaseException:
         landing.close(complete=False)
         raise
     landing.close(complete=True)
-    return _summary(city, schedule, landing, redelivered)
+    redelivered[VISITS.name] += drawn.pop(f"{VISITS.name}.redelivered", 0)
+    return _summary(city, schedule, landing, redelivered, drawn)
 
 
-def _summary(city: City, schedule: Schedule, landing: Landing, redelivered: Counter) -> dict:
+def _summary(city: City, schedule: Schedule, landing: Landing, redelivered: Counter, drawn: Counter) -> dict:
     p = city.people
     today = day_number(schedule.as_of)
     in_snapshot = p.in_registry & (p.birth <= today)
@@ -561,6 +685,12 @@ def _summary(city: City, schedule: Schedule, landing: Landing, redelivered: Coun
         "rows_total": {source: sum(r.values()) for source, r in rows.items()},
         "bad_rows": {source: dict(sorted(c.items())) for source, c in landing.bad_rows.items()},
         "redelivered": dict(redelivered),
+        **{
+            source.name: {
+                k.split(".", 1)[1]: int(v) for k, v in sorted(drawn.items()) if k.startswith(source.name + ".")
+            }
+            for source in (ROLL, MONITORING, VISITS)
+        },
         "not_ready": [f"{source}/{day.isoformat()}" for source, day in sorted(landing.unready)],
         "bytes_written": landing.bytes_written,
     }

@@ -416,6 +416,7 @@ class Livelihood:
 
 
 NEVER = 10_000
+UNEMPLOYMENT_BENEFIT = 1_530.0  # yuan a month
 RURAL_WAGE_RECORD_SHARE = 0.5  # of the urban rate: rural workers with a formal wage record
 RURAL_EMPLOYEE_PENSION_SHARE = 0.15  # rural elders with a former employer's pension
 
@@ -470,7 +471,11 @@ def period_payments(
     person = np.concatenate([np.flatnonzero(wage), np.flatnonzero(pension), np.flatnonzero(benefit)])
     item = np.repeat(np.array([WAGE, PENSION, BENEFIT], np.int8), [wage.sum(), pension.sum(), benefit.sum()])
     yuan = np.concatenate(
-        [life.wage_base[wage] * raise_factor, life.pension[pension] * raise_factor, np.full(benefit.sum(), 1_530.0)]
+        [
+            life.wage_base[wage] * raise_factor,
+            life.pension[pension] * raise_factor,
+            np.full(benefit.sum(), UNEMPLOYMENT_BENEFIT),
+        ]
     )
     order = np.argsort(person, kind="stable")
     return person[order], item[order], np.round(yuan[order] * 100).astype(np.int64)
