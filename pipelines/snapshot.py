@@ -227,6 +227,8 @@ def _count_alerts(result: SnapshotResult, alerts: DataFrame, profiles: DataFrame
     result.alerts = alerts.count()
     result.alerts_by_rule = _counts(alerts, F.explode("rules"))
     result.alerts_by_category = _counts(alerts, F.explode("categories"))
+    result.persons_by_rule = _counts(alerts, F.explode("rules"), persons=True)
+    result.persons_by_category = _counts(alerts, F.explode("categories"), persons=True)
     result.alerts_by_status = _status_counts(alerts)
     result.alerts_by_urgency = _counts(alerts, F.col("urgency"))
     result.alerts_by_exit_reason = _counts(alerts, F.explode("exit_reasons"))

@@ -255,3 +255,110 @@ def changing_city(landing: Path) -> dict[str, str]:
         {"payments.csv": payments_csv(_monthly(ids["N"], "wage_contribution", 3000))},
     )
     return {household: ids[household] for household in ("R1", "R2", "T", "L1", "L2", "N")}
+
+
+ROLL_HEADER = "户号,公民身份号码,救助类别,审批日期,审批方式,申报月收入,月救助金"
+VISIT_HEADER = "visit_id,household_id,visit_date,outcome,decided_programme"
+
+
+def csv_text(header: str, rows: list[str]) -> bytes:
+    return ("\n".join([header, *rows]) + "\n").encode("utf-8")
+
+
+def recipients_city(landing: Path) -> dict[str, str]:
+    """Six urban households over five nights (2026-11-21 to 11-25) for current recipients
+    and the loop back from the field (standard 814; LOW_INCOME below 1628 per person; the
+    single TOP_INDEX place, ceil(5% of 5 or 6) = 1, always T's). Hand-computed:
+
+    - R1, R2: two earners of 8000 each: index 0, never alerted.
+    - T: two pensioners aged 70 with no income, each with chronic care costing 9768 out of
+      pocket (medical component 19536 / (12 x 814 x 2) = 1): 40 + 20 + 15 + 10 = 85.
+      TOP_INDEX and LOW_INCOME every night; DIBAO and TEKUN; on no programme.
+    - E: on dibao (investigated), one earner aged 40 with 700 a month (ratio 0.86):
+      LOW_INCOME. A correction delivered 11-22 makes it 1700 (ratio 2.09): not LOW_INCOME,
+      but above dibao's line: EXIT_REVIEW (income_above_line). The roll of 11-23 no longer
+      has E: no rule met, resolved.
+    - V: one earner aged 30 with 600 (LOW_INCOME, DIBAO, newly found). A visit on 11-21
+      (delivered 11-22) finds it not eligible: suppressed until 2027-05-20. A correction of
+      11-23 makes it 3000 (resolved), one of 11-24 600 again: NEW but suppressed. An
+      inpatient stay settled 11-24 (delivered 11-25) costs 2442.00 = 3 x 814 out of pocket:
+      a shock from 0 to 1, ESCALATED and pushed despite the suppression.
+    - G: on dibao, one person aged 50 without income: LOW_INCOME. Dies on 11-22 (the
+      registry of 11-23): left the registry; the roll of 11-23 still has G: a roll exception.
+
+    Returns the person IDs by household (G's and T's first member)."""
+    ids = {
+        "R1": resident_id("371402", "19810101", 11),
+        "R1b": resident_id("371402", "19830101", 22),
+        "R2": resident_id("371402", "19790202", 31),
+        "R2b": resident_id("371402", "19800202", 42),
+        "T": resident_id("371402", "19560301", 51),
+        "Tb": resident_id("371402", "19560401", 62),
+        "E": resident_id("371402", "19860505", 71),
+        "V": resident_id("371402", "19960808", 91),
+        "G": resident_id("371402", "19760909", 13),
+    }
+
+    def row(pid: str, name: str, household: str, relation: str, status: str = "1", since: str = "") -> str:
+        gender = "1" if int(ids[pid][16]) % 2 else "2"
+        return f"{ids[pid]},{name},{gender},{ids[pid][6:14]},{household},{relation},371402001001,1,{status},{since}"
+
+    registry = [
+        row("R1", "钱一", "R1", "01"),
+        row("R1b", "孙一", "R1", "02"),
+        row("R2", "周二", "R2", "01"),
+        row("R2b", "吴二", "R2", "02"),
+        row("T", "郑老", "T", "01"),
+        row("Tb", "王老", "T", "02"),
+        row("E", "冯甲", "E", "01"),
+        row("V", "褚丙", "V", "01"),
+    ]
+    write_delivery(
+        landing, "residents", "2026-11-21", {"residents_1.csv": residents_csv([*registry, row("G", "卫丁", "G", "01")])}
+    )
+    write_delivery(
+        landing,
+        "residents",
+        "2026-11-23",
+        {"residents_1.csv": residents_csv([*registry, row("G", "卫丁", "G", "01", "2", "20261122")])},
+    )
+    settlements = {
+        "2026-11-21": [
+            f"ST1,{ids['T']},chronic_outpatient,,,E11.9,12000,2232,9768,2026-10-01",
+            f"ST2,{ids['Tb']},chronic_outpatient,,,I10,12000,2232,9768,2026-10-01",
+        ],
+        "2026-11-23": [f"ST3,{ids['T']},outpatient,,,,100,100,0,2026-11-22"],
+        "2026-11-25": [f"SV1,{ids['V']},inpatient,2026-11-20,2026-11-24,K35.8,5000,2558,2442.00,2026-11-24"],
+    }
+    for day, rows in settlements.items():
+        write_delivery(landing, "medical_settlements", day, {"settlements.csv": settlements_csv(rows)})
+    payments = {
+        "2026-11-15": [
+            *_monthly(ids["R1"], "wage_contribution", 8000),
+            *_monthly(ids["R1b"], "wage_contribution", 8000),
+            *_monthly(ids["R2"], "wage_contribution", 8000),
+            *_monthly(ids["R2b"], "wage_contribution", 8000),
+            *_monthly(ids["E"], "wage_contribution", 700),
+            *_monthly(ids["V"], "wage_contribution", 600),
+        ],
+        "2026-11-22": _monthly(ids["E"], "wage_contribution", 1700),
+        "2026-11-23": _monthly(ids["V"], "wage_contribution", 3000),
+        "2026-11-24": _monthly(ids["V"], "wage_contribution", 600),
+    }
+    for day, rows in payments.items():
+        write_delivery(landing, "social_security", day, {"payments.csv": payments_csv(rows)})
+    on_roll = {
+        "E": f"E,{ids['E']},dibao,2025-03-01,investigated,700.00,114.00",
+        "G": f"G,{ids['G']},dibao,2024-06-01,investigated,0.00,814.00",
+    }
+    write_delivery(
+        landing, "assistance_roll", "2026-11-21", {"roll.csv": csv_text(ROLL_HEADER, list(on_roll.values()))}
+    )
+    write_delivery(landing, "assistance_roll", "2026-11-23", {"roll.csv": csv_text(ROLL_HEADER, [on_roll["G"]])})
+    write_delivery(
+        landing,
+        "visit_outcomes",
+        "2026-11-22",
+        {"visits.csv": csv_text(VISIT_HEADER, ["VV1,V,2026-11-21,not_eligible,none"])},
+    )
+    return ids
