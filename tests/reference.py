@@ -1,7 +1,7 @@
 """An independent, deliberately plain implementation of domain.md's profile, index v2 and
-alert rules in pandas (farm income at the default net returns, severe disability), used
-only to check lipmon's Spark implementation. It reads the landed bronze tables and shares
-no code with the pipeline."""
+alert rules v2 in pandas (farm income at the default net returns, severe disability, asset
+flags, the roll's exit review and spot checks), used only to check lipmon's Spark
+implementation. It reads the landed bronze tables and shares no code with the pipeline."""
 
 from __future__ import annotations
 
@@ -18,6 +18,8 @@ STANDARD = {"1": 814.0, "2": 666.0}
 # Yuan per mu or head per year (domain.md's defaults, every county).
 NET_RETURN = {"grain_land": 500, "cash_crop_land": 1200, "orchard": 1500, "greenhouse": 6000}
 NET_RETURN |= {"cattle": 1500, "pig": 200, "sheep": 150, "poultry": 8}
+PROGRAMME_ORDER = ["dibao", "tekun", "marginal", "rigid_expenditure"]
+EXIT_RATIO = {"dibao": 1.0, "tekun": 1.0, "marginal": 1.5}
 
 
 def _partitions(lake: Path, source: str, as_of: date) -> list[Path]:
@@ -67,6 +69,10 @@ def reference_snapshot(lake: Path, as_of: date, key: bytes) -> pd.DataFrame:
     severe = (
         set() if certificates is None else set(certificates.loc[certificates["grade"].isin(["1", "2"]), "person_id"])
     )
+    with_assets = _asset_holders(lake, as_of)
+    roll = _latest(lake, "assistance_roll", as_of)
+    if roll is not None:
+        roll = roll[roll["approval_date"] <= as_of]
     pay = _incremental(lake, "social_security", "record_id", as_of)
     med = _incremental(lake, "medical_settlements", "settlement_id", as_of)
     income_months, recent_months = set(_months(as_of, 12)), set(_months(as_of, 3))
@@ -109,6 +115,8 @@ def reference_snapshot(lake: Path, as_of: date, key: bytes) -> pd.DataFrame:
             "illness": sum(1 for p in ids if p in ill) / size,
             "shock": 1.0 if (hh in households_with_death or big_bill) else 0.0,
         }
+        on_roll = None if roll is None else roll[roll["household_id"] == hh]
+        review = _review(on_roll, ids, ratio, income, any(p in with_assets for p in ids), hh, as_of, key)
         rows.append(
             {
                 "household_key": hmac.new(key, hh.encode("utf-8"), hashlib.sha256).hexdigest(),
@@ -118,13 +126,64 @@ def reference_snapshot(lake: Path, as_of: date, key: bytes) -> pd.DataFrame:
                 "ratio": ratio,
                 "no_wage": not any(p in wage_people for p in ids),
                 "all_dependent": all(a < 16 or a >= 60 for a in ages),
+                **review,
             }
         )
     df = pd.DataFrame(rows).sort_values(["index", "household_id"], ascending=[False, True]).reset_index(drop=True)
     k = math.ceil(0.05 * len(df))
     df["top"] = df.index < k
     df["rules"] = [
-        sorted((["TOP_INDEX"] if t else []) + (["LOW_INCOME"] if li else []))
-        for t, li in zip(df["top"], df["low_income"])
+        sorted(
+            (["TOP_INDEX"] if t else [])
+            + (["LOW_INCOME"] if li else [])
+            + (["EXIT_REVIEW"] if reasons else [])
+            + (["SPOT_CHECK"] if spot else [])
+        )
+        for t, li, reasons, spot in zip(df["top"], df["low_income"], df["exit_reasons"], df["spot_check"])
     ]
     return df
+
+
+def _asset_holders(lake: Path, as_of: date) -> set[str]:
+    """Persons with an active car or truck, or a qualifying role in an active business."""
+    holders: set[str] = set()
+    vehicles, businesses = _latest(lake, "vehicles", as_of), _latest(lake, "businesses", as_of)
+    if vehicles is not None:
+        cars = vehicles[(vehicles["status"] == "active") & vehicles["vehicle_class"].isin(["passenger_car", "truck"])]
+        holders |= set(cars["person_id"])
+    if businesses is not None:
+        for _, b in businesses.iterrows():
+            big = b["enterprise_type"] == "company" or float(b["registered_capital"]) >= 100_000
+            if b["status"] == "active" and b["role"] in ("legal_rep", "investor") and big:
+                holders.add(b["person_id"])
+    return holders
+
+
+def _review(
+    rows: pd.DataFrame | None,
+    members: list[str],
+    ratio: float,
+    income: float,
+    has_asset: bool,
+    household_id: str,
+    as_of: date,
+    key: bytes,
+) -> dict:
+    """The exit reasons and the spot check of a household with its roll rows in force."""
+    if rows is None or rows.empty:
+        return {"programme": None, "exit_reasons": [], "spot_check": False}
+    programme = next(p for p in PROGRAMME_ORDER if p in set(rows["programme"]))
+    credit = bool((rows["approval_mode"] == "credit").any())
+    declared = max(float(x) for x in rows["declared_income"])
+    reasons = []
+    if programme in EXIT_RATIO and ratio >= EXIT_RATIO[programme]:
+        reasons.append("income_above_line")
+    if has_asset:
+        reasons.append("asset")
+    if any(p not in members for p in rows["person_id"]):
+        reasons.append("member_not_registered")
+    if credit and income - declared > max(0.2 * declared, 100):
+        reasons.append("declared_income_understated")
+    message = f"spot-check|{as_of:%Y-%m}|{household_id}".encode()
+    spot = int(hmac.new(key, message, hashlib.sha256).hexdigest()[:8], 16) / 2**32
+    return {"programme": programme, "exit_reasons": reasons, "spot_check": credit and spot < 0.05}

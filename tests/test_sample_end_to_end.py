@@ -59,7 +59,8 @@ def test_the_departments_not_delivered_are_absent_not_an_error(sample_night):
     manifest = json.loads((lake / f"runs/{SAMPLE_DATE}/manifest.json").read_text(encoding="utf-8"))
     absent = sorted(s for s, f in manifest["freshness"].items() if f.get("absent"))
     delivered = {p.name for p in SAMPLE.iterdir() if p.is_dir()}
-    assert absent == sorted({"disability", "agriculture", "vehicles", "businesses", "property"} - delivered)
+    contracts = {p.stem for p in (PROJECT_ROOT / "schemas" / "sources").glob("*.yaml")}
+    assert absent == sorted(contracts - delivered)
     if absent:
         assert f"never delivered: {', '.join(absent)}" in output
 
@@ -79,6 +80,10 @@ def _index_and_alerts_match(lake, day):
     got = {k: sorted(r) for k, r in alerts["rules"].items()}
     want = {k: r for k, r in expected["rules"].items() if r}
     assert got == want
+    got_reasons = {k: sorted(r) for k, r in alerts["exit_reasons"].items() if len(r)}
+    assert got_reasons == {k: sorted(r) for k, r in expected["exit_reasons"].items() if r}
+    programmes = profiles["programme"].where(profiles["programme"].notna(), None)
+    assert programmes.to_dict() == expected["programme"].where(expected["programme"].notna(), None).to_dict()
     # A plausible minority, not half the city.
     assert 0.02 < len(alerts) / len(profiles) < 0.30
 
