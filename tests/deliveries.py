@@ -49,6 +49,12 @@ def write_delivery(
     return folder
 
 
+def registry_line(person_id: str, name: str, household: str, relation: str, status: str = "1", since: str = "") -> str:
+    """A residents row in village 371402001001, urban, born on the date in the ID number."""
+    gender = "1" if int(person_id[16]) % 2 else "2"
+    return f"{person_id},{name},{gender},{person_id[6:14]},{household},{relation},371402001001,1,{status},{since}"
+
+
 def residents_csv(rows: list[str]) -> bytes:
     return ("\n".join([RESIDENT_HEADER, *rows]) + "\n").encode("gb18030")
 
@@ -179,9 +185,8 @@ def changing_city(landing: Path) -> dict[str, str]:
         "N": resident_id("371402", "19960808", 91),
     }
 
-    def row(pid: str, name: str, household: str, relation: str) -> str:
-        gender = "1" if int(ids[pid][16]) % 2 else "2"
-        return f"{ids[pid]},{name},{gender},{ids[pid][6:14]},{household},{relation},371402001001,1,1,"
+    def row(pid: str, name: str, household: str, relation: str, status: str = "1", since: str = "") -> str:
+        return registry_line(ids[pid], name, household, relation, status, since)
 
     registry = [
         row("R1", "钱一", "R1", "01"),
@@ -300,8 +305,7 @@ def recipients_city(landing: Path) -> dict[str, str]:
     }
 
     def row(pid: str, name: str, household: str, relation: str, status: str = "1", since: str = "") -> str:
-        gender = "1" if int(ids[pid][16]) % 2 else "2"
-        return f"{ids[pid]},{name},{gender},{ids[pid][6:14]},{household},{relation},371402001001,1,{status},{since}"
+        return registry_line(ids[pid], name, household, relation, status, since)
 
     registry = [
         row("R1", "钱一", "R1", "01"),
