@@ -177,6 +177,7 @@ def _compared_partitions(lake: Path) -> list[str]:
             ("gold", "alerts"),
             ("gold", "alert_resolutions"),
             ("restricted", "alerts"),
+            ("restricted", "roll_exceptions"),
         )
     ]
     for zone in ("bronze", "quarantine"):
@@ -240,7 +241,7 @@ def test_the_cluster_night_equals_the_local_mode_night_row_for_row(cluster_night
     lake, _, _ = cluster_night
     compared = _compared_partitions(local_lake)
     assert compared == _compared_partitions(lake)
-    assert len(compared) >= 10  # four snapshot tables and six deliveries at least
+    assert len(compared) >= 11  # five snapshot tables and six deliveries at least
     for partition in compared:
         expected = _canonical(local_lake / partition)
         assert _canonical(lake / partition) == expected, partition

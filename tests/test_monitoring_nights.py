@@ -229,6 +229,18 @@ def test_the_escalation_message_carries_what_a_caseworker_needs(nights):
         "village_code": "001",
         "residence_type": "1",
         "size": 1,
+        # Shock 1 (the inpatient stay) but income_ratio 1.474 >= 1: not URGENT; MARGINAL: CARE.
+        "urgency": "CARE",
+        # No roll is delivered in this city: on no programme, so a discovery.
+        "newly_found": True,
+        "programme": None,
+        # Aged 40 with wage contributions: only the stay (15000 >= 3 x 814) makes a group.
+        "groups": ["SERIOUS_ILLNESS"],
+        "exit_reasons": [],
+        "asset_flags": [],
+        "suppressed_until": None,
+        "last_visit_date": None,
+        "last_visit_outcome": None,
     }
     assert message["income_ratio"] == pytest.approx(1200 / 814)
 
