@@ -185,7 +185,7 @@ def test_same_seed_writes_byte_identical_files_and_another_seed_does_not(tmp_pat
     generate_landing(other, 200, seed=4)
     assert files(first) == files(again)
 
-    def scheduled(root):  # visits come only on the days that had some, which differ by seed
+    def scheduled(root):  # visits before the last week come only on days that had some
         return {path for path in files(root) if path.parts[0] != "visit_outcomes"}
 
     assert scheduled(first) == scheduled(other)

@@ -182,8 +182,10 @@ class Schedule:
       the month after it;
     - the second wave's snapshots (the roll and the relapse register among them) on the
       1st of D's month, land and livestock each March;
-    - visit outcomes: one delivery for every day with visits, from D-119 to D+1, each
-      holding the visits of the day before or a day or two earlier.
+    - visit outcomes: the case system's daily export, every day from D-6 to D+1 (a file
+      with its header alone on a day without visits, as a small county's often is), and
+      before that a delivery for every day with visits, from D-119 on; each holds the
+      visits of the day before or a day or two earlier.
     """
 
     def __init__(self, as_of: date):
@@ -195,7 +197,8 @@ class Schedule:
         self.daily_start = as_of - timedelta(6)
         months = [_add_months(first_batch, k) for k in range(14)]
         self.batches = [d for d in months if d <= self.daily_start]
-        self.settlement_deliveries = sorted(set(self.batches) | {self.daily_start + timedelta(k) for k in range(8)})
+        self.daily_exports = [self.daily_start + timedelta(k) for k in range(8)]
+        self.settlement_deliveries = sorted(set(self.batches) | set(self.daily_exports))
         self.settlement_first_day = day_number(_add_months(first_batch, -1))
         self.settlement_last_day = day_number(as_of)
         this_month = as_of.replace(day=1)
@@ -227,6 +230,7 @@ class Landing:
             + [(PAYMENTS, d) for d in schedule.payment_deliveries]
             + [(AGRICULTURE, schedule.agriculture)]
             + [(s, schedule.departments) for s in (DISABILITY, VEHICLES, BUSINESSES, PROPERTY, ROLL, MONITORING)]
+            + [(VISITS, d) for d in schedule.daily_exports]
         )
         self.files: dict[tuple[str, date], Any] = {}
         self.rows: Counter[tuple[str, date]] = Counter()
@@ -246,6 +250,7 @@ class Landing:
             bom = "\ufeff".encode("utf-8") if source.bom else b""
             handle.write(bom + (source.header + "\n").encode(source.encoding))
             self.files[(source.name, day)] = handle
+            self.rows[(source.name, day)] += 0  # a delivery with no rows is still a delivery
         return self.files[(source.name, day)]
 
     def append(

@@ -37,7 +37,7 @@ from pipelines.lake import Lake
 from pipelines.run.manifest import versions
 from pipelines.tables import PUSH_TABLES, SNAPSHOT_TABLES, source_tables
 
-GENERATOR_VERSION = 2  # bump when the generator's output changes, so stale caches are not reused
+GENERATOR_VERSION = 3  # bump when the generator's output changes, so stale caches are not reused
 SCALING_HOUSEHOLDS = (250_000, 500_000, 1_000_000, 2_000_000)
 AS_OF = date(2026, 11, 28)
 
