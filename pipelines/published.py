@@ -20,10 +20,10 @@ import pyarrow.parquet as pq
 
 from pipelines.lake import SUCCESS_MARKER, Lake, read_json, write_json
 from pipelines.storage import Entry, Location, is_remote, lake_location, listing, parquet_rows, relative
-from pipelines.tables import SNAPSHOT_TABLES, snapshot_table
+from pipelines.tables import REPORT_TABLES, SNAPSHOT_TABLES, snapshot_table
 
 # The output tables a nightly run publishes per snapshot date, as "zone/table".
-PUBLISHED_TABLES = tuple(t.id for t in SNAPSHOT_TABLES)
+PUBLISHED_TABLES = tuple(t.id for t in (*SNAPSHOT_TABLES, *REPORT_TABLES))
 MANIFEST = "manifest.json"
 _RETRY = "a run is replacing it: retry after it finishes"
 

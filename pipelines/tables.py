@@ -45,6 +45,10 @@ ALERTS = Table("gold", "alerts", "snapshot_date", "alerts", lifecycle=True)
 ALERT_RESOLUTIONS = Table("gold", "alert_resolutions", "snapshot_date", "alert_resolutions", lifecycle=True)
 RESTRICTED_ALERTS = Table("restricted", "alerts", "snapshot_date", "restricted_alerts", lifecycle=True)
 ROLL_EXCEPTIONS = Table("restricted", "roll_exceptions", "snapshot_date", "roll_exceptions")
+# What the bureau sees (pipelines.report): computed from the published profile and alerts
+# after the snapshot step, and again whenever the alerts' lifecycle of the date is re-derived.
+STATISTICS = Table("gold", "statistics", "snapshot_date", "statistics")
+REPORT_TABLES: tuple[Table, ...] = (STATISTICS,)
 # The push: messages waiting (one JSON Lines partition a date, written by Spark) and the
 # ledger of messages delivered (appended one file per batch). The outbox sink's folder is
 # configurable (policy `push.outbox.folder`) and is not a table of the lake's own.
@@ -55,7 +59,7 @@ SNAPSHOT_TABLES: tuple[Table, ...] = (HOUSEHOLD_PROFILE, ALERTS, ALERT_RESOLUTIO
 PUSH_TABLES: tuple[Table, ...] = (PUSH_QUEUE, PUSH_LEDGER)
 LIFECYCLE_TABLES: tuple[Table, ...] = tuple(t for t in SNAPSHOT_TABLES if t.lifecycle)
 # Published whole by a swap of partitions (the ledger is appended to, never swapped).
-SWAPPED_TABLES: tuple[Table, ...] = (*SNAPSHOT_TABLES, PUSH_QUEUE)
+SWAPPED_TABLES: tuple[Table, ...] = (*SNAPSHOT_TABLES, *REPORT_TABLES, PUSH_QUEUE)
 
 
 # The zones that hold one table per source.
@@ -78,7 +82,8 @@ def source_tables(sources: Iterable[str]) -> tuple[Table, ...]:
 
 def snapshot_table(table_id: str) -> Table:
     """A snapshot output by its `zone/name`; a clear error for any other name."""
-    for table in SNAPSHOT_TABLES:
+    for table in (*SNAPSHOT_TABLES, *REPORT_TABLES):
         if table.id == table_id:
             return table
-    raise ValueError(f"unknown table {table_id!r}; published tables: {', '.join(t.id for t in SNAPSHOT_TABLES)}")
+    known = ", ".join(t.id for t in (*SNAPSHOT_TABLES, *REPORT_TABLES))
+    raise ValueError(f"unknown table {table_id!r}; published tables: {known}")

@@ -224,7 +224,9 @@ class PushPolicy(_Strict):
 
 class Policy(_Strict):
     dibao_standards: list[DibaoStandard] = Field(min_length=1)
+    city: str = "city"
     counties: dict[str, str]
+    townships: dict[str, str] = Field(default_factory=dict)
     index: IndexPolicy
     alerts: AlertPolicy
     categories: CategoryPolicy

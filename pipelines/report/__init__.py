@@ -1,0 +1,1 @@
+"""What the bureau sees: the statistics published with every night (pipelines.report.statistics)."""
