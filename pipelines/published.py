@@ -36,7 +36,7 @@ def _folder(lake: Lake, table: str, day: date) -> Location:
     return lake.path(snapshot_table(table), day)
 
 
-def _data_files(folder: Location) -> list[Entry]:
+def data_files(folder: Location) -> list[Entry]:
     """The Parquet files of a partition folder, with their sizes, from one listing; Spark's
     `_SUCCESS` and hidden `.crc` files are not data."""
     return sorted(
@@ -56,7 +56,7 @@ def describe_partition(lake_root: Location | str, table: str, snapshot_date: dat
     folder = _folder(lake, table, snapshot_date)
     if not folder.is_dir():
         return None
-    files = _data_files(folder)
+    files = data_files(folder)
     return {
         "table": table,
         "partition": relative(folder, lake.root),

@@ -42,6 +42,10 @@ def _alert(
 
 @pytest.fixture(scope="module")
 def hand_made():
+    return _hand_made_statistics(load_policy().model_copy(update={"townships": {f"{A}001": "新华街道"}}))
+
+
+def _hand_made_statistics(policy):
     """Five scored households (h1-h3 in A, h4-h5 in B; h5 not alerted):
 
     h1 A/001 size 2: LOW_INCOME+TOP_INDEX, DIBAO, on no programme, first seen 11-01,
@@ -73,7 +77,6 @@ def hand_made():
     exceptions = pd.DataFrame(
         {"household_key": ["k9", "k9", "k8"], "person_id": ["p1", "p2", "p3"], "county_code": [B, B, None]}
     )
-    policy = load_policy().model_copy(update={"townships": {f"{A}001": "新华街道"}})
     return compute_statistics(profile, alerts, exceptions, policy)
 
 
@@ -144,6 +147,17 @@ def _get(table, level, measure, value, county=None, township=None):
 def test_hand_made_city(hand_made, where, measure, value, expected):
     level, *region = where
     assert _get(hand_made, level, measure, value, *region) == expected
+
+
+def test_the_precision_window_is_configured():
+    """With 120 days instead of 90, h2's not-eligible visit (111 days after it was first
+    seen) counts: EXIT_REVIEW 0 of 1, LOW_INCOME 1 confirmed of 3 (h1, h2, h3)."""
+    policy = load_policy()
+    window = policy.statistics.model_copy(update={"precision_window_days": 120})
+    wider = policy.model_copy(update={"statistics": window})
+    table = _hand_made_statistics(wider)
+    assert _get(table, "city", "precision", "EXIT_REVIEW") == (1, 3, 0.0)
+    assert _get(table, "city", "precision", "LOW_INCOME") == (3, 6, round(1 / 3, 6))
 
 
 def test_regions_are_named_by_the_configuration(hand_made):

@@ -128,6 +128,10 @@ class SuppressionPolicy(_Strict):
     days: int = Field(ge=0)
 
 
+class StatisticsPolicy(_Strict):
+    precision_window_days: int = Field(ge=0)
+
+
 class UrgencyPolicy(_Strict):
     safety_net_programmes: list[str] = Field(min_length=1)
 
@@ -239,6 +243,7 @@ class Policy(_Strict):
     relapse_risk: RelapseRiskPolicy
     suppression: SuppressionPolicy
     urgency: UrgencyPolicy
+    statistics: StatisticsPolicy
     pseudonym: PseudonymPolicy
     push: PushPolicy
 

@@ -19,33 +19,19 @@ from datetime import date, timedelta
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
+from pyspark.sql.pandas.types import to_arrow_schema
 
+from pipelines.contracts.outputs import output_contract
 from pipelines.lake import Lake
 from pipelines.policy import Policy
-from pipelines.storage import is_remote, listing, rmtree
+from pipelines.published import data_files
+from pipelines.storage import is_remote, rmtree
 from pipelines.tables import ALERTS, HOUSEHOLD_PROFILE, ROLL_EXCEPTIONS, STATISTICS, Table
 
 log = logging.getLogger(__name__)
 
 LEVELS = ("city", "county", "township")
 ALL = "all"
-# Precision counts a visit within this many days after the alert was first seen.
-PRECISION_WINDOW_DAYS = 90
-COVERED_BY = {"DIBAO": ("dibao", "tekun"), "TEKUN": ("dibao", "tekun")}
-
-SCHEMA = pa.schema(
-    [
-        pa.field("level", pa.string(), nullable=False),
-        pa.field("county_code", pa.string()),
-        pa.field("township_code", pa.string()),
-        pa.field("region_name", pa.string()),
-        pa.field("measure", pa.string(), nullable=False),
-        pa.field("value", pa.string(), nullable=False),
-        pa.field("households", pa.int64(), nullable=False),
-        pa.field("persons", pa.int64(), nullable=False),
-        pa.field("share", pa.float64()),
-    ]
-)
 KEYS = ["level", "county_code", "township_code", "measure", "value"]
 KEYS_NO_MEASURE = ["level", "county_code", "township_code", "value"]
 
@@ -76,13 +62,10 @@ def read_partition(lake: Lake, table: Table, day: date, columns: list[str]) -> p
     empty. (The night computes its statistics before its manifest lists the files.)"""
     folder = lake.path(table, day)
     parts = []
-    if folder.is_dir():
-        for entry in sorted(listing(folder), key=lambda e: e.name):
-            if entry.is_dir or not entry.name.endswith(".parquet") or entry.name.startswith((".", "_")):
-                continue
-            path = folder / entry.name
-            source = pa.BufferReader(path.read_bytes()) if is_remote(path) else str(path)
-            parts.append(pq.read_table(source, columns=columns))
+    for entry in data_files(folder) if folder.is_dir() else []:
+        path = folder / entry.name
+        source = pa.BufferReader(path.read_bytes()) if is_remote(path) else str(path)
+        parts.append(pq.read_table(source, columns=columns))
     if not parts:
         return pd.DataFrame({c: pd.Series([], dtype=object) for c in columns})
     return pa.concat_tables(parts).to_pandas()
@@ -122,34 +105,34 @@ def _ratio(numerator: pd.Series, denominator: pd.Series) -> pd.Series:
     return (numerator / denominator.where(denominator > 0)).astype("float64")
 
 
+def _with_share(frame: pd.DataFrame, counted: pd.Series, measure: str, value: pd.Series | str) -> pd.DataFrame:
+    """`_tally` of `frame`, with the share of its households for which `counted` holds."""
+    whole = _tally(frame, measure, value)
+    part = _tally(frame[counted], measure, value if isinstance(value, str) else value[counted])
+    merged = whole.merge(
+        part[[*KEYS_NO_MEASURE, "households"]].rename(columns={"households": "part"}), on=KEYS_NO_MEASURE, how="left"
+    )
+    merged["share"] = _ratio(merged["part"].fillna(0), merged["households"])
+    return merged.drop(columns="part")
+
+
 def _coverage(alerts: pd.DataFrame) -> pd.DataFrame:
     """DIBAO/TEKUN candidates (households, persons) and the share of them already on dibao
     or tekun."""
-    candidate = alerts["categories"].map(lambda c: c is not None and bool({"DIBAO", "TEKUN"} & set(c)))
-    candidates = alerts[candidate]
-    covered = candidates["programme"].isin(["dibao", "tekun"])
-    all_ = _tally(candidates, "coverage", "DIBAO_TEKUN")
-    on = _tally(candidates[covered], "coverage", "DIBAO_TEKUN").rename(columns={"households": "on"})
-    merged = all_.merge(on[[*KEYS_NO_MEASURE, "on"]], on=KEYS_NO_MEASURE, how="left")
-    merged["share"] = _ratio(merged["on"].fillna(0), merged["households"])
-    return merged.drop(columns="on")
+    candidates = alerts[alerts["categories"].map(lambda c: c is not None and bool({"DIBAO", "TEKUN"} & set(c)))]
+    return _with_share(candidates, candidates["programme"].isin(["dibao", "tekun"]), "coverage", "DIBAO_TEKUN")
 
 
-def _precision(alerts: pd.DataFrame) -> pd.DataFrame:
-    """By rule: alerts whose last visit came within 90 days after the alert was first seen
-    and found the household confirmed or not eligible (households, persons), and the share
-    confirmed among them."""
+def _precision(alerts: pd.DataFrame, window_days: int) -> pd.DataFrame:
+    """By rule: alerts whose last visit came within `window_days` after the alert was first
+    seen and found the household confirmed or not eligible (households, persons), and the
+    share confirmed among them."""
     visited = alerts[alerts["last_visit_outcome"].isin(["confirmed", "not_eligible"])]
     first_seen = pd.to_datetime(visited["first_seen_date"])
     seen = pd.to_datetime(visited["last_visit_date"])
-    visited = visited[(seen >= first_seen) & (seen <= first_seen + timedelta(days=PRECISION_WINDOW_DAYS))]
+    visited = visited[(seen >= first_seen) & (seen <= first_seen + timedelta(days=window_days))]
     by_rule = _exploded(visited, "rules")
-    judged = _tally(by_rule, "precision", by_rule["rules"])
-    confirmed = by_rule[by_rule["last_visit_outcome"] == "confirmed"]
-    yes = _tally(confirmed, "precision", confirmed["rules"]).rename(columns={"households": "yes"})
-    merged = judged.merge(yes[[*KEYS_NO_MEASURE, "yes"]], on=KEYS_NO_MEASURE, how="left")
-    merged["share"] = _ratio(merged["yes"].fillna(0), merged["households"])
-    return merged.drop(columns="yes")
+    return _with_share(by_rule, by_rule["last_visit_outcome"] == "confirmed", "precision", by_rule["rules"])
 
 
 def _alert_rate(scored: pd.DataFrame, alerted: pd.DataFrame) -> pd.DataFrame:
@@ -187,7 +170,11 @@ def compute_statistics(
     reasons = _exploded(in_review, "exit_reasons")
     parts += [_tally(in_review, "exit_review", ALL), _tally(reasons, "exit_review", reasons["exit_reasons"])]
     parts.append(_roll_exceptions(exceptions))
-    parts += [_coverage(alerts), _precision(alerts), _alert_rate(scored, alerted)]
+    parts += [
+        _coverage(alerts),
+        _precision(alerts, policy.statistics.precision_window_days),
+        _alert_rate(scored, alerted),
+    ]
     table = pd.concat([p for p in parts if len(p)], ignore_index=True)
     if "share" not in table:
         table["share"] = None
@@ -199,33 +186,18 @@ def compute_statistics(
     table = table.sort_values(KEYS, na_position="first", kind="stable").reset_index(drop=True)
     table["households"] = table["households"].astype("int64")
     table["persons"] = table["persons"].astype("int64")
-    return table[[f.name for f in SCHEMA]]
+    return table[[c.name for c in output_contract(STATISTICS.contract or "").columns]]
 
 
 def _roll_exceptions(exceptions: pd.DataFrame) -> pd.DataFrame:
     """Roll households with no registered member left: households and the persons on their
-    roll rows, by the county of the person's registry entry where known."""
+    roll rows, for the city and by the county of the person's registry entry where known."""
     if exceptions.empty:
         return pd.DataFrame()
-    rows = []
-    for level in ("city", "county"):
-        by = ["county_code"] if level == "county" else []
-        frame = exceptions if level == "city" else exceptions[exceptions["county_code"].notna()]
-        if by:
-            counted = (
-                frame.groupby(by)
-                .agg(households=("household_key", "nunique"), persons=("person_id", "nunique"))
-                .reset_index()
-            )
-        else:
-            counted = pd.DataFrame(
-                {"households": [frame["household_key"].nunique()], "persons": [frame["person_id"].nunique()]}
-            )
-        counted["level"] = level
-        rows.append(counted)
-    result = pd.concat(rows, ignore_index=True)
-    result["measure"], result["value"] = "roll_exceptions", ALL
-    return result
+    distinct = {"households": ("household_key", "nunique"), "persons": ("person_id", "nunique")}
+    city = exceptions.assign(level="city").groupby("level").agg(**distinct).reset_index()
+    county = exceptions.groupby("county_code").agg(**distinct).reset_index().assign(level="county")
+    return pd.concat([city, county], ignore_index=True).assign(measure="roll_exceptions", value=ALL)
 
 
 def region_names(table: pd.DataFrame, policy: Policy) -> pd.Series:
@@ -257,7 +229,8 @@ def publish_statistics(lake: Lake, policy: Policy, day: date) -> int:
         staged = staging / "statistics"
         staged.mkdir()
         buffer = io.BytesIO()
-        pq.write_table(pa.Table.from_pandas(table, schema=SCHEMA, preserve_index=False), buffer)
+        schema = to_arrow_schema(output_contract(STATISTICS.contract or "").schema())
+        pq.write_table(pa.Table.from_pandas(table, schema=schema, preserve_index=False), buffer)
         (staged / "part-00000.parquet").write_bytes(buffer.getvalue())
         lake.publish(staged, STATISTICS, day)
     finally:
