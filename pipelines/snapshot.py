@@ -33,7 +33,7 @@ from pipelines.profile.indicators import LOOKUPS, Indicator
 from pipelines.profile.roll import roll_exceptions
 from pipelines.pseudonym import fingerprint, hmac_sha256_hex, spot_number
 from pipelines.published import refresh_outputs
-from pipelines.report.statistics import publish_statistics
+from pipelines.report.publish import publish_reports
 from pipelines.spark import broadcast_if_small
 from pipelines.storage import Location, rmtree
 from pipelines.tables import (
@@ -41,10 +41,10 @@ from pipelines.tables import (
     ALERTS,
     HOUSEHOLD_PROFILE,
     LIFECYCLE_TABLES,
+    REPORT_TABLES,
     RESTRICTED_ALERTS,
     ROLL_EXCEPTIONS,
     SNAPSHOT_TABLES,
-    STATISTICS,
     bronze_table,
 )
 
@@ -341,7 +341,7 @@ def build_snapshot(
         lake.publish(staged["roll_exceptions"], ROLL_EXCEPTIONS, as_of)
         _publish_lifecycle(lake, staged, as_of)
         lake.publish(staged["household_profile"], HOUSEHOLD_PROFILE, as_of)
-        publish_statistics(lake, policy, as_of)
+        publish_reports(lake, policy, as_of)
     finally:
         rmtree(staging)
         scored.unpersist()
@@ -381,7 +381,7 @@ def relink_lifecycle(spark: SparkSession, lake: Lake, policy: Policy, *, after: 
             if _unchanged(spark, lake, staged, day):
                 # A relink interrupted between publishing this date and refreshing its
                 # manifest left the manifest listing the replaced files: refresh it now.
-                refresh_outputs(lake.root, day, [t.id for t in (*LIFECYCLE_TABLES, STATISTICS)])
+                refresh_outputs(lake.root, day, [t.id for t in (*LIFECYCLE_TABLES, *REPORT_TABLES)])
                 break
             log.info("lifecycle of %s re-derived against %s", day, previous_date or "no earlier run")
             statuses = _status_counts(spark.read.parquet(str(staged["alerts"])))
@@ -389,7 +389,7 @@ def relink_lifecycle(spark: SparkSession, lake: Lake, policy: Policy, *, after: 
             resolved_count = resolved_frame.count()
             reasons = _counts(resolved_frame.select("*", F.lit(1).alias("size")), F.col("resolution_reason"))
             _publish_lifecycle(lake, staged, day)
-            publish_statistics(lake, policy, day)  # its statuses changed
+            publish_reports(lake, policy, day)  # its statuses changed
         finally:
             rmtree(staging)
         record = read_json(lake.run_dir(day) / "snapshot.json") or {"as_of": day.isoformat()}
@@ -402,7 +402,7 @@ def relink_lifecycle(spark: SparkSession, lake: Lake, policy: Policy, *, after: 
         )
         write_json(lake.run_dir(day) / "snapshot.json", record)
         # readers go by the manifest's file list
-        refresh_outputs(lake.root, day, [t.id for t in (*LIFECYCLE_TABLES, STATISTICS)])
+        refresh_outputs(lake.root, day, [t.id for t in (*LIFECYCLE_TABLES, *REPORT_TABLES)])
         relinked.append(day)
     return relinked
 

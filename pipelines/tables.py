@@ -48,7 +48,8 @@ ROLL_EXCEPTIONS = Table("restricted", "roll_exceptions", "snapshot_date", "roll_
 # What the bureau sees (pipelines.report): computed from the published profile and alerts
 # after the snapshot step, and again whenever the alerts' lifecycle of the date is re-derived.
 STATISTICS = Table("gold", "statistics", "snapshot_date", "statistics")
-REPORT_TABLES: tuple[Table, ...] = (STATISTICS,)
+TREND = Table("gold", "trend", "snapshot_date", "trend")
+REPORT_TABLES: tuple[Table, ...] = (STATISTICS, TREND)
 # The push: messages waiting (one JSON Lines partition a date, written by Spark) and the
 # ledger of messages delivered (appended one file per batch). The outbox sink's folder is
 # configurable (policy `push.outbox.folder`) and is not a table of the lake's own.

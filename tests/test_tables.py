@@ -48,6 +48,7 @@ def test_tables_are_named_once_and_lifecycle_tables_are_snapshot_tables():
         "restricted/alerts",
         "restricted/roll_exceptions",
         "gold/statistics",
+        "gold/trend",
     )
     assert set(LIFECYCLE_TABLES) == {ALERTS, RESTRICTED_ALERTS, snapshot_table("gold/alert_resolutions")}
     with pytest.raises(ValueError, match="unknown table 'gold/nope'; published tables: gold/household_profile"):

@@ -12,21 +12,15 @@ most), so this is pandas, not Spark."""
 
 from __future__ import annotations
 
-import io
 import logging
 from datetime import date, timedelta
 
 import pandas as pd
-import pyarrow as pa
-import pyarrow.parquet as pq
-from pyspark.sql.pandas.types import to_arrow_schema
 
-from pipelines.contracts.outputs import output_contract
 from pipelines.lake import Lake
 from pipelines.policy import Policy
-from pipelines.published import data_files
-from pipelines.storage import is_remote, rmtree
-from pipelines.tables import ALERTS, HOUSEHOLD_PROFILE, ROLL_EXCEPTIONS, STATISTICS, Table
+from pipelines.report.partitions import contract_columns, publish_frame, read_partition
+from pipelines.tables import ALERTS, HOUSEHOLD_PROFILE, ROLL_EXCEPTIONS, STATISTICS
 
 log = logging.getLogger(__name__)
 
@@ -52,23 +46,6 @@ ALERT_COLUMNS = [
     "last_visit_date",
     "last_visit_outcome",
 ]
-
-
-# ---- reading one partition as it lies (during the night, before the manifest) ----------
-
-
-def read_partition(lake: Lake, table: Table, day: date, columns: list[str]) -> pd.DataFrame:
-    """The Parquet files of a table's partition, only `columns`; an absent partition is
-    empty. (The night computes its statistics before its manifest lists the files.)"""
-    folder = lake.path(table, day)
-    parts = []
-    for entry in data_files(folder) if folder.is_dir() else []:
-        path = folder / entry.name
-        source = pa.BufferReader(path.read_bytes()) if is_remote(path) else str(path)
-        parts.append(pq.read_table(source, columns=columns))
-    if not parts:
-        return pd.DataFrame({c: pd.Series([], dtype=object) for c in columns})
-    return pa.concat_tables(parts).to_pandas()
 
 
 # ---- counting ----------------------------------------------------------------------
@@ -186,7 +163,7 @@ def compute_statistics(
     table = table.sort_values(KEYS, na_position="first", kind="stable").reset_index(drop=True)
     table["households"] = table["households"].astype("int64")
     table["persons"] = table["persons"].astype("int64")
-    return table[[c.name for c in output_contract(STATISTICS.contract or "").columns]]
+    return table[contract_columns(STATISTICS)]
 
 
 def _roll_exceptions(exceptions: pd.DataFrame) -> pd.DataFrame:
@@ -224,16 +201,6 @@ def publish_statistics(lake: Lake, policy: Policy, day: date) -> int:
     alerts = read_partition(lake, ALERTS, day, ALERT_COLUMNS)
     exceptions = read_partition(lake, ROLL_EXCEPTIONS, day, ["household_key", "person_id", "county_code"])
     table = compute_statistics(profile, alerts, exceptions, policy)
-    staging = lake.staging()
-    try:
-        staged = staging / "statistics"
-        staged.mkdir()
-        buffer = io.BytesIO()
-        schema = to_arrow_schema(output_contract(STATISTICS.contract or "").schema())
-        pq.write_table(pa.Table.from_pandas(table, schema=schema, preserve_index=False), buffer)
-        (staged / "part-00000.parquet").write_bytes(buffer.getvalue())
-        lake.publish(staged, STATISTICS, day)
-    finally:
-        rmtree(staging)
+    publish_frame(lake, STATISTICS, day, table)
     log.info("statistics of %s: %d rows", day, len(table))
     return len(table)
