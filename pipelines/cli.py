@@ -169,6 +169,46 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--master", help="Spark master URL (env LIPMON_SPARK_MASTER; default local[2])")
 
     p = sub.add_parser(
+        "report",
+        help="write a night's run report (runs/D/report.html) from the published tables",
+        description="Write runs/D/report.html again from the run's records and the published "
+        "tables of the date: one self-contained HTML file that opens with no network.",
+    )
+    p.add_argument("--date", type=_date, required=True, help="snapshot date YYYY-MM-DD")
+    p.add_argument("--lake", help="lake folder or URI (env LIPMON_LAKE; default ./lake)")
+    p.add_argument("--config", help="configuration file (env LIPMON_CONFIG)")
+
+    p = sub.add_parser(
+        "whatif",
+        help="simulate policy settings on a published date: what alerts and categories would change",
+        description="Recompute the index, rules and categories of the published household profile of "
+        "--date with policy settings changed, and report the households and persons added and dropped "
+        "(by county, rule and category) and the monthly cost of the dibao gap before and after. A "
+        "simulation: nothing published changes; the report goes to LAKE/whatif/D/<digest>/.",
+        epilog="settings (--set KEY=VALUE, repeatable, applied in order over --config): "
+        "index.weights.<component> (the weights must still sum to 1), index.income_zero_at_ratio, "
+        "alerts.top_share, alerts.top_scope (city or county), alerts.low_income_multiple, "
+        "categories.dibao_ratio_below, categories.marginal_ratio_below, categories.rigid_expenditure_share, "
+        "exit_review.income_ratio_from.<programme>, exit_review.understated_share, "
+        "exit_review.understated_min_yuan, relapse_risk.income_ratio_below, "
+        "relapse_risk.medical_component_from. Dibao standards: dibao_standards.<county>.<urban|rural>=AMOUNT "
+        "sets the county's standard in force on --date (county * for every county without its own, "
+        "type * for both), dibao_standards.scale=F multiplies every standard in force on --date. "
+        "SPOT_CHECK is taken as published; settings the profile was built with (windows, age limits, "
+        "farm returns, assets, roll) need a night: lipmon run with --config.",
+    )
+    p.add_argument("--date", type=_date, required=True, help="published snapshot date YYYY-MM-DD")
+    p.add_argument(
+        "--set",
+        dest="settings",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a policy setting, as a dotted path and a YAML value, e.g. alerts.top_share=0.07 (see below)",
+    )
+    _common(p)
+
+    p = sub.add_parser(
         "package",
         help="build the zips that spark-submit ships to a cluster",
         description="Write lipmon-<version>.zip (the code, for --py-files) and "
@@ -405,6 +445,35 @@ def cmd_compare(args: argparse.Namespace, settings: Settings) -> int:
     return 1 if different else 0
 
 
+def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
+    from pipelines.lake import Lake
+    from pipelines.policy import load_policy
+    from pipelines.report.run_report import write_report
+
+    if not (settings.lake / "runs" / args.date.isoformat()).is_dir():
+        raise UsageError(f"{settings.lake}: no run of {args.date} (no runs/{args.date}/ folder)")
+    target = write_report(Lake(settings.lake), load_policy(settings.config), args.date)
+    print(f"report: {target} ({target.stat().st_size:,} bytes)")
+    return 0
+
+
+def cmd_whatif(args: argparse.Namespace, settings: Settings) -> int:
+    from pipelines.policy import load_policy
+    from pipelines.report.whatif import run_whatif
+    from pipelines.storage import is_remote
+
+    if is_remote(settings.lake):
+        from pipelines.spark import build_spark
+
+        build_spark(settings.master)  # a lake at a URI is read through Spark's JVM
+    # No lease: it reads what was published and writes only its own folder, so it may run
+    # while a night writes the lake.
+    result = run_whatif(settings.lake, args.date, load_policy(settings.config), args.settings)
+    print("\n".join(result.lines))
+    print(f"written to: {result.folder}")
+    return 0
+
+
 def cmd_package(args: argparse.Namespace, settings: Settings) -> int:
     from pipelines.run.package import package
 
@@ -421,12 +490,14 @@ LAKE_WRITERS = {"ingest", "run", "backfill", "serve"}
 COMMANDS = {
     "compare": cmd_compare,
     "package": cmd_package,
+    "report": cmd_report,
     "bench": cmd_bench,
     "ingest": cmd_ingest,
     "run": cmd_run,
     "generate": cmd_generate,
     "backfill": cmd_backfill,
     "serve": cmd_serve,
+    "whatif": cmd_whatif,
 }
 
 

@@ -93,7 +93,9 @@ def test_no_id_number_or_name_reaches_analyst_tables_or_the_run_output(sample_ni
     residents = pd.concat(pd.read_parquet(p) for p in (lake / "bronze/residents").glob("extract_date=*"))
     household_ids = set(residents["household_id"])
     secrets = set(residents["person_id"]) | set(residents["name"]) | household_ids
-    for table in ("household_profile", "alerts"):
+    tables = sorted(p.name for p in (lake / "gold").iterdir())
+    assert {"household_profile", "alerts", "statistics", "trend"} <= set(tables)
+    for table in tables:
         for part in (lake / "gold" / table).glob("snapshot_date=*"):
             df = pd.read_parquet(part)
             values = set()

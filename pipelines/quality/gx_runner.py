@@ -13,6 +13,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pipelines.quality.data_docs import make_offline
+
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
 
@@ -194,14 +196,15 @@ def validate_dataframe(
 
 def build_data_docs(docs_dir: Path) -> Path | None:
     """Render the Data Docs site in `docs_dir` from the results `validate_dataframe` kept
-    there: a page per validation and index.html listing them all. Returns the index, or
-    None when no result was kept there (nothing to render)."""
+    there: a page per validation and index.html listing them all, every page opening with
+    no network (pipelines.quality.data_docs). Returns the index, or None when no result
+    was kept there (nothing to render)."""
     docs_dir = Path(docs_dir).resolve()
     if not (docs_dir / _STORE_DIRNAME).exists():
         return None
     context = _gx().get_context(mode="ephemeral", project_config=_context_config(docs_dir))
     context.build_data_docs(site_names=[_SITE_NAME])
-    return docs_dir / "index.html"
+    return make_offline(docs_dir, store=docs_dir / _STORE_DIRNAME)
 
 
 def _gx():

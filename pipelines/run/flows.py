@@ -87,11 +87,21 @@ def manifest(params: RunParameters, contents: dict[str, Any]) -> str:
     return str(write_manifest(params, contents))
 
 
+# A report that cannot be written does not undo the night: the tables are published and
+# `lipmon report --date D` writes it again.
+@task(name="report")
+def report(params: RunParameters, relinked: list[str]) -> None:
+    try:
+        _timed("report", params, relinked)
+    except Exception as exc:
+        get_run_logger().error("report: not written: %s (lipmon report --date %s writes it)", exc, params.snapshot_date)
+
+
 @flow(name="lipmon-nightly", log_prints=True)
 def nightly(params: RunParameters) -> dict[str, Any]:
     """One snapshot date, holding the lake's lease: configuration, ingest, quality gate,
     profiles/index/alerts, the lifecycle of later dates, push (unless params.push is
-    false), manifest. A run stopped by its configuration (a bad setting, a changed
+    false), manifest, run report. A run stopped by its configuration (a bad setting, a changed
     pseudonym key) has done nothing and writes no manifest: the date stays as it was."""
     reach_lake(params)
     with LakeLease(params.settings().lake, command="run", date=params.snapshot_date.isoformat()):
@@ -123,6 +133,7 @@ def _night(params: RunParameters) -> dict[str, Any]:
         raise
     finally:
         manifest(params, record)
+        report(params, (record.get("lifecycle") or {}).get("relinked", []))
     return record
 
 

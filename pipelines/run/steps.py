@@ -34,6 +34,7 @@ from pipelines.push.deliver import push_queued
 from pipelines.push.queue import queue_messages
 from pipelines.push.sinks import open_sink
 from pipelines.quality.gate import check_landed, freshness
+from pipelines.report.run_report import write_report
 from pipelines.run.params import Locations, RunParameters
 from pipelines.settings import Settings
 from pipelines.snapshot import build_snapshot, relink_lifecycle
@@ -226,6 +227,16 @@ def step_push(params: RunParameters) -> Result:
     return {"queued_today": queued, "suppressed_today": suppressed, **report.to_dict()}
 
 
+def step_report(params: RunParameters, relinked: list[str]) -> Result:
+    """Write the run report of this date, after its manifest, and again of the later dates
+    whose lifecycle this run re-derived (their statistics changed)."""
+    settings = params.settings()
+    lake = Lake(settings.lake)
+    policy = load_policy(settings.config)
+    days = [params.snapshot_date, *map(date.fromisoformat, relinked)]
+    return {"reports": [str(write_report(lake, policy, day)) for day in days]}
+
+
 def _describe_ingest(result: Result) -> str:
     landed = [d for d in result["deliveries"] if d["status"] == "landed"]
     late = result.get("backfill_from")
@@ -293,6 +304,7 @@ STEPS: dict[str, Step] = {
             lambda r: f"re-derived {', '.join(r['relinked']) or 'none (unchanged)'}",
         ),
         Step("push", "push new and escalated alerts", step_push, True, _describe_push),
+        Step("report", "the run report", step_report, False, lambda r: ", ".join(r["reports"])),
     )
 }
 SPARK_STEPS = tuple(name for name, step in STEPS.items() if step.spark)
