@@ -120,6 +120,10 @@ def test_column_descriptions_travel_into_the_parquet_metadata(sample_night):
     comments = {f["name"]: f["metadata"].get("comment") for f in spark_schema["fields"]}
     assert comments["household_key"].startswith("Pseudonymous household key")
     assert "verification" in comments["categories"]
+    for table, column in (("statistics", "measure"), ("trend", "top_index_cut")):  # written by pandas
+        part = next((lake / f"gold/{table}/snapshot_date={SAMPLE_DATE}").glob("*.parquet"))
+        spark_schema = json.loads(pq.read_schema(part).metadata[b"org.apache.spark.sql.parquet.row.metadata"])
+        assert {f["name"]: f["metadata"].get("comment") for f in spark_schema["fields"]}[column]
 
 
 def test_the_log_tells_the_story_of_the_night_without_noise(sample_night):

@@ -18,6 +18,8 @@ from pipelines.published import data_files
 from pipelines.storage import is_remote, rmtree
 from pipelines.tables import Table
 
+SPARK_ROW_METADATA = "org.apache.spark.sql.parquet.row.metadata"
+
 
 def read_partition(lake: Lake, table: Table, day: date, columns: list[str]) -> pd.DataFrame:
     """The Parquet files of a table's partition, only `columns`; an absent partition is
@@ -38,16 +40,19 @@ def contract_columns(table: Table) -> list[str]:
 
 
 def publish_frame(lake: Lake, table: Table, day: date, frame: pd.DataFrame) -> None:
-    """Write `frame` (the contract's columns) as the table's partition of `day`, typed by
-    its output contract, and swap it into place."""
+    """Write `frame` (the contract's columns) as the table's partition of `day`, typed and
+    described by its output contract, and swap it into place."""
     staging = lake.staging()
     try:
         staged = staging / table.name
         staged.mkdir()
         buffer = io.BytesIO()
-        schema = to_arrow_schema(output_contract(table.contract or "").schema())
-        rows = pa.Table.from_pandas(frame[contract_columns(table)], schema=schema, preserve_index=False)
-        pq.write_table(rows, buffer)
+        spark_schema = output_contract(table.contract or "").schema()
+        rows = pa.Table.from_pandas(
+            frame[contract_columns(table)], schema=to_arrow_schema(spark_schema), preserve_index=False
+        )
+        # The column descriptions travel as Spark writes them, for Spark and other readers alike.
+        pq.write_table(rows.replace_schema_metadata({SPARK_ROW_METADATA: spark_schema.json()}), buffer)
         (staged / "part-00000.parquet").write_bytes(buffer.getvalue())
         lake.publish(staged, table, day)
     finally:
