@@ -52,11 +52,11 @@ def browser():
         chromium.close()
 
 
-def _drawn(page, chart: str, bars_only: bool = False) -> list:
-    """Each trace of a chart as Plotly drew it (its full data, decoded): [name, y values]."""
-    script = "([id, bars]) => document.getElementById(id)._fullData"
-    script += ".filter(t => !bars || t.type === 'bar').map(t => [t.name, Array.from(t.y)])"
-    return page.evaluate(script, [chart, bars_only])
+def _drawn(page, chart: str, bars_only: bool = False, axis: str = "y") -> list:
+    """Each trace of a chart as Plotly drew it (its full data, decoded): [name, values on `axis`]."""
+    script = "([id, bars, axis]) => document.getElementById(id)._fullData"
+    script += ".filter(t => !bars || t.type === 'bar').map(t => [t.name, Array.from(t[axis])])"
+    return page.evaluate(script, [chart, bars_only, axis])
 
 
 def _open_offline(browser, page_file: Path):
@@ -166,14 +166,21 @@ def test_a_failed_night_gets_a_report_that_says_where_it_failed(tmp_path, browse
         json.dumps(
             {
                 "deliveries": [
-                    {
-                        "source": "residents",
+                    {"source": "residents", "extract_date": "2026-11-28", "status": "failed", "error": "bad header"},
+                    {  # landed tonight: its quarantine counts
+                        "source": "medical_settlements",
                         "extract_date": "2026-11-28",
-                        "status": "failed",
-                        "error": "bad header",
+                        "status": "landed",
                         "rows_quarantined": 3,
                         "quarantined_by_reason": {"row:wrong_field_count": 3},
-                    }
+                    },
+                    {  # landed on an earlier night: not tonight's quarantine
+                        "source": "medical_settlements",
+                        "extract_date": "2026-11-27",
+                        "status": "skipped",
+                        "rows_quarantined": 5,
+                        "quarantined_by_reason": {"total_cost:bad_number": 5},
+                    },
                 ]
             }
         )
@@ -186,7 +193,12 @@ def test_a_failed_night_gets_a_report_that_says_where_it_failed(tmp_path, browse
         "The run failed at step quality_gate: residents: critical expectations failed: person_id unique",
         "residents delivery of 2026-11-28 failed: bad header",
     ]
-    assert page.locator("#quarantine .trace").count() == 1  # one reason
+    assert page.locator("#quarantine .trace").count() == 1  # one reason, tonight's
+    assert _drawn(page, "quarantine", axis="x") == [["row:wrong_field_count", [3]]]
+    tiles = dict(
+        zip(page.locator("#glance .label").all_inner_texts(), page.locator("#glance .value").all_inner_texts())
+    )
+    assert (tiles["rows quarantined"], tiles["deliveries landed"], tiles["deliveries failed"]) == ("3", "1", "1")
     assert page.locator("#freshness .trace").count() >= 1
     assert page.locator("#index-distribution").count() == 0  # nothing published to chart
     page.context.close()

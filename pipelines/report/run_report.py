@@ -160,7 +160,7 @@ def _glance(records: NightRecords) -> str:
         ("push suppressed (recent visit)", f"{push.get('suppressed_today', 0):,}"),
         ("deliveries landed", f"{sum(d.get('status') == 'landed' for d in deliveries):,}"),
         ("deliveries failed", f"{len(failed):,}"),
-        ("rows quarantined", f"{sum(d.get('rows_quarantined', 0) for d in deliveries):,}"),
+        ("rows quarantined", f"{sum(d.get('rows_quarantined', 0) for d in _landed(records)):,}"),
     ]
     cells = "".join(
         f'<div class="tile"><div class="value">{html.escape(str(v))}</div>'
@@ -175,10 +175,15 @@ def _glance(records: NightRecords) -> str:
     return f'<div class="tiles" id="glance">{cells}</div>' + (f'<ul class="failures">{listed}</ul>' if listed else "")
 
 
+def _landed(records: NightRecords) -> list[dict]:
+    """The deliveries this night landed (the ingest record also lists those landed before)."""
+    return [d for d in records.ingest.get("deliveries") or [] if d.get("status") == "landed"]
+
+
 def _quarantined(records: NightRecords) -> pd.DataFrame:
     rows = [
         {"source": d["source"], "reason": reason, "rows": n}
-        for d in records.ingest.get("deliveries") or []
+        for d in _landed(records)
         for reason, n in (d.get("quarantined_by_reason") or {}).items()
     ]
     if not rows:
