@@ -16,7 +16,7 @@ from datetime import date
 from typing import Any
 
 from pyspark import StorageLevel
-from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from pipelines.alerts.lifecycle import LIFECYCLE_COLUMNS, resolutions, with_lifecycle
@@ -213,60 +213,6 @@ def _publish_lifecycle(lake: Lake, staged: dict[str, Location], as_of: date) -> 
     lake.publish(staged["alert_resolutions"], ALERT_RESOLUTIONS, as_of)
 
 
-def _status_counts(alerts: DataFrame) -> dict[str, int]:
-    return _counts(alerts, F.col("status"))
-
-
-def _counts(df: DataFrame, by: Column, persons: bool = False) -> dict[str, int]:
-    """Rows (or persons, the sum of `size`) by the value of `by`, in value order."""
-    n = F.sum("size") if persons else F.count(F.lit(1))
-    rows = df.select(by.alias("v"), "size").groupBy("v").agg(n.alias("n")).collect()
-    return {str(r["v"]): int(r["n"]) for r in sorted(rows, key=lambda r: str(r["v"]))}
-
-
-def _count_alerts(result: SnapshotResult, alerts: DataFrame, profiles: DataFrame, exceptions: DataFrame) -> None:
-    """The run's counts of households and persons (snapshot.json and the manifest)."""
-    result.alerts = alerts.count()
-    result.alerts_by_rule = _counts(alerts, F.explode("rules"))
-    result.alerts_by_category = _counts(alerts, F.explode("categories"))
-    result.persons_by_rule = _counts(alerts, F.explode("rules"), persons=True)
-    result.persons_by_category = _counts(alerts, F.explode("categories"), persons=True)
-    result.alerts_by_status = _status_counts(alerts)
-    result.alerts_by_urgency = _counts(alerts, F.col("urgency"))
-    result.alerts_by_exit_reason = _counts(alerts, F.explode("exit_reasons"))
-    result.alerts_by_programme = _counts(alerts, F.coalesce(F.col("programme"), F.lit("none")))
-    (result.persons,) = _totals(alerts, F.sum("size"))
-    households, persons = _totals(alerts.where(F.col("newly_found")), F.count(F.lit(1)), F.sum("size"))
-    result.newly_found = {"households": households, "persons": persons}
-    result.suppressed = alerts.where(F.col("suppressed_until").isNotNull()).count()
-    on_roll = profiles.where(F.col("programme").isNotNull())
-    households, persons = _totals(on_roll, F.count(F.lit(1)), F.sum("size"))
-    result.roll = {
-        "households": households,
-        **{f"households_{k}": v for k, v in _counts(on_roll, F.col("programme")).items()},
-        "persons": persons,
-    }
-    households, persons, rows, benefit = _totals(
-        exceptions,
-        F.count_distinct("household_id"),
-        F.count_distinct("person_id"),
-        F.count(F.lit(1)),
-        F.round(F.sum("monthly_benefit") * 100).cast("long"),
-    )
-    result.roll_exceptions = {
-        "households": households,
-        "persons": persons,
-        "rows": rows,
-        "monthly_benefit": benefit / 100,
-    }
-
-
-def _totals(df: DataFrame, *aggregates: Column) -> tuple[int, ...]:
-    """Whole-number aggregates of a frame, 0 where there is nothing to add up."""
-    row = df.agg(*[F.coalesce(a, F.lit(0)) for a in aggregates]).first()
-    return tuple(int(v) for v in row) if row is not None else (0,) * len(aggregates)
-
-
 def build_snapshot(
     spark: SparkSession,
     lake: Lake,
@@ -320,17 +266,14 @@ def build_snapshot(
             "roll_exceptions": _write(exceptions, outputs["roll_exceptions"], staging),
             **_stage_lifecycle(alerts, resolved, outputs, staging),
         }
-        published = spark.read.parquet(str(staged["alerts"]))
-        profiled = spark.read.parquet(str(staged["household_profile"]))
-        result.households = profiled.count()
-        _count_alerts(result, published, profiled, spark.read.parquet(str(staged["roll_exceptions"])))
-        resolved_published = spark.read.parquet(str(staged["alert_resolutions"]))
-        result.resolved = resolved_published.count()
-        result.resolved_by_reason = _counts(
-            resolved_published.select("*", F.lit(1).alias("size")), F.col("resolution_reason")
-        )
+        log.info("snapshot %s: publishing", as_of)
+        lake.publish(staged["roll_exceptions"], ROLL_EXCEPTIONS, as_of)
+        _publish_lifecycle(lake, staged, as_of)
+        lake.publish(staged["household_profile"], HOUSEHOLD_PROFILE, as_of)
+        for name, value in publish_reports(lake, policy, as_of).items():
+            setattr(result, name, value)
         log.info(
-            "snapshot %s: %d households, %d alerts (%d persons), %d resolved against %s; publishing",
+            "snapshot %s: %d households, %d alerts (%d persons), %d resolved against %s",
             as_of,
             result.households,
             result.alerts,
@@ -338,10 +281,6 @@ def build_snapshot(
             result.resolved,
             result.previous_run or "no earlier run",
         )
-        lake.publish(staged["roll_exceptions"], ROLL_EXCEPTIONS, as_of)
-        _publish_lifecycle(lake, staged, as_of)
-        lake.publish(staged["household_profile"], HOUSEHOLD_PROFILE, as_of)
-        publish_reports(lake, policy, as_of)
     finally:
         rmtree(staging)
         scored.unpersist()
@@ -384,19 +323,15 @@ def relink_lifecycle(spark: SparkSession, lake: Lake, policy: Policy, *, after: 
                 refresh_outputs(lake.root, day, [t.id for t in (*LIFECYCLE_TABLES, *REPORT_TABLES)])
                 break
             log.info("lifecycle of %s re-derived against %s", day, previous_date or "no earlier run")
-            statuses = _status_counts(spark.read.parquet(str(staged["alerts"])))
-            resolved_frame = spark.read.parquet(str(staged["alert_resolutions"]))
-            resolved_count = resolved_frame.count()
-            reasons = _counts(resolved_frame.select("*", F.lit(1).alias("size")), F.col("resolution_reason"))
             _publish_lifecycle(lake, staged, day)
-            publish_reports(lake, policy, day)  # its statuses changed
+            counts = publish_reports(lake, policy, day)  # its statuses changed
         finally:
             rmtree(staging)
         record = read_json(lake.run_dir(day) / "snapshot.json") or {"as_of": day.isoformat()}
         record.update(
-            alerts_by_status=statuses,
-            resolved=resolved_count,
-            resolved_by_reason=reasons,
+            alerts_by_status=counts["alerts_by_status"],
+            resolved=counts["resolved"],
+            resolved_by_reason=counts["resolved_by_reason"],
             lifecycle_against=previous_date,
             lifecycle_relinked_after=after,
         )

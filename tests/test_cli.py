@@ -26,6 +26,8 @@ LOCATIONS = ("--landing", "--lake", "--master")
         ("compare", ("--date", "--master")),
         ("package", ("--out",)),
         ("bench", ("--households", "--scaling")),
+        ("report", ("--date", "--lake", "--config")),
+        ("whatif", ("--date", "--set", "--lake", "top_share", "dibao_standards")),
     ],
 )
 def test_every_command_has_help(command, options):

@@ -316,3 +316,38 @@ def test_the_sample_trend_equals_counts_of_its_published_alerts(sample_night):
     assert counties.set_index("county_code")["alerts"].to_dict() == {
         c: per_county.get(c, 0) for c in counties["county_code"]
     }
+
+
+# ---- the night's counts (snapshot.json), from the statistics --------------------------------
+
+
+def test_the_nights_counts_equal_counts_of_its_published_tables(sample_night):
+    lake, _ = sample_night
+    record = json.loads((lake / "runs" / str(SAMPLE_DATE) / "snapshot.json").read_text())
+    profile, alerts = _partition(lake, "household_profile"), _partition(lake, "alerts")
+
+    def by(values: pd.Series, weights: pd.Series | None = None) -> dict:
+        frame = pd.DataFrame({"v": values.astype(str), "w": 1 if weights is None else weights}).dropna()
+        return dict(sorted(frame.groupby("v")["w"].sum().astype(int).items()))
+
+    rules, categories = alerts.explode("rules"), alerts.explode("categories").dropna(subset=["categories"])
+    assert record["households"] == len(profile)
+    assert (record["alerts"], record["persons"]) == (len(alerts), alerts["size"].sum())
+    assert record["alerts_by_rule"] == by(rules["rules"])
+    assert record["persons_by_rule"] == by(rules["rules"], rules["size"])
+    assert record["alerts_by_category"] == by(categories["categories"])
+    assert record["persons_by_category"] == by(categories["categories"], categories["size"])
+    assert record["alerts_by_status"] == by(alerts["status"]) == {"NEW": len(alerts)}
+    assert record["alerts_by_urgency"] == by(alerts["urgency"])
+    assert record["alerts_by_exit_reason"] == by(alerts["exit_reasons"].explode().dropna())
+    assert record["alerts_by_programme"] == by(alerts["programme"].fillna("none"))
+    found = alerts[alerts["newly_found"]]
+    assert record["newly_found"] == {"households": len(found), "persons": found["size"].sum()}
+    assert record["suppressed"] == alerts["suppressed_until"].notna().sum()
+    on_roll = profile[profile["programme"].notna()]
+    assert record["roll"] == {
+        "households": len(on_roll),
+        **{f"households_{k}": v for k, v in by(on_roll["programme"]).items()},
+        "persons": on_roll["size"].sum(),
+    }
+    assert (record["resolved"], record["resolved_by_reason"]) == (0, {})  # the first night

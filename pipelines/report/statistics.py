@@ -194,13 +194,12 @@ def region_names(table: pd.DataFrame, policy: Policy) -> pd.Series:
 # ---- publishing ----------------------------------------------------------------------
 
 
-def publish_statistics(lake: Lake, policy: Policy, day: date) -> int:
-    """Compute the date's statistics from its partitions and swap them into place.
-    Returns the number of rows."""
+def publish_statistics(lake: Lake, policy: Policy, day: date) -> pd.DataFrame:
+    """Compute the date's statistics from its partitions and swap them into place; return them."""
     profile = read_partition(lake, HOUSEHOLD_PROFILE, day, PROFILE_COLUMNS)
     alerts = read_partition(lake, ALERTS, day, ALERT_COLUMNS)
     exceptions = read_partition(lake, ROLL_EXCEPTIONS, day, ["household_key", "person_id", "county_code"])
     table = compute_statistics(profile, alerts, exceptions, policy)
     publish_frame(lake, STATISTICS, day, table)
     log.info("statistics of %s: %d rows", day, len(table))
-    return len(table)
+    return table
