@@ -159,22 +159,35 @@ def published_files(lake_root: Location | str, table: str, snapshot_date: date |
     return files
 
 
-def read_published(lake_root: Location | str, table: str, snapshot_date: date | str) -> pd.DataFrame:
-    """The table's published rows for the date: exactly the manifest's files, read with
-    pyarrow, with the `snapshot_date` column (a date) that reading the partitioned table
-    gives. Raises NotPublished as `published_files` does, also when the partition changes
-    while it is being read."""
+def read_published_table(
+    lake_root: Location | str, table: str, snapshot_date: date | str, columns: list[str] | None = None
+) -> pa.Table:
+    """The table's published rows for the date as Arrow, only `columns` if given: exactly
+    the manifest's files. Raises NotPublished as `published_files` does, also when the
+    partition changes while it is being read."""
     day = _as_date(snapshot_date)
     files = published_files(lake_root, table, day)
     try:
-        parts = [pq.read_table(pa.BufferReader(path.read_bytes()) if is_remote(path) else path) for path in files]
+        parts = [
+            pq.read_table(pa.BufferReader(path.read_bytes()) if is_remote(path) else path, columns=columns)
+            for path in files
+        ]
     except (OSError, pa.ArrowException):
         published_files(lake_root, table, day)  # raises NotPublished if a run replaced it meanwhile
         raise
     if published_files(lake_root, table, day) != files:
         raise NotPublished(f"{table} of {day} changed while it was being read; {_RETRY}")
     if not parts:
-        return pd.DataFrame({"snapshot_date": pd.Series([], dtype=object)})
-    data = pa.concat_tables(parts)
+        return pa.table({c: pa.array([], pa.null()) for c in columns or []})
+    return pa.concat_tables(parts)
+
+
+def read_published(
+    lake_root: Location | str, table: str, snapshot_date: date | str, columns: list[str] | None = None
+) -> pd.DataFrame:
+    """`read_published_table` as pandas, with the `snapshot_date` column (a date) that
+    reading the partitioned table gives."""
+    day = _as_date(snapshot_date)
+    data = read_published_table(lake_root, table, day, columns)
     data = data.append_column("snapshot_date", pa.array([day] * data.num_rows, pa.date32()))
     return data.to_pandas()

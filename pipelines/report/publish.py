@@ -17,5 +17,5 @@ def publish_reports(lake: Lake, policy: Policy, day: date) -> dict[str, Any]:
     """Compute and publish the date's statistics and trend from its published partitions;
     return the night's counts (pipelines.report.counts)."""
     statistics = publish_statistics(lake, policy, day)
-    publish_trend(lake, day)
+    publish_trend(lake, day, statistics)
     return night_counts(lake, day, statistics)

@@ -18,15 +18,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
-import pyarrow as pa
-import pyarrow.parquet as pq
 from plotly.offline import get_plotlyjs
 
 from pipelines.lake import SUCCESS_MARKER, Lake, read_json
 from pipelines.policy import Policy
-from pipelines.published import NotPublished, published_dates, published_files
+from pipelines.published import NotPublished, published_dates, read_published_table
 from pipelines.report import charts
-from pipelines.storage import Location, is_remote, write_atomically
+from pipelines.storage import Location, write_atomically
 from pipelines.tables import HOUSEHOLD_PROFILE, STATISTICS, TREND
 
 log = logging.getLogger(__name__)
@@ -76,11 +74,7 @@ class NightRecords:
 
 def _published_columns(lake: Lake, table: str, day: date, columns: list[str]) -> pd.DataFrame:
     """Only `columns` of the published partition (the profile has sixty; the report needs three)."""
-    parts = [
-        pq.read_table(pa.BufferReader(path.read_bytes()) if is_remote(path) else str(path), columns=columns)
-        for path in published_files(lake.root, table, day)
-    ]
-    return pa.concat_tables(parts).to_pandas() if parts else pd.DataFrame(columns=columns)
+    return read_published_table(lake.root, table, day, columns).to_pandas()
 
 
 def _binned_profile(lake: Lake, day: date) -> tuple[np.ndarray, dict[str, np.ndarray]]:

@@ -17,7 +17,7 @@ import pandas as pd
 from pipelines.lake import Lake
 from pipelines.report.partitions import contract_columns, publish_frame, read_partition
 from pipelines.report.statistics import ALL
-from pipelines.tables import ALERT_RESOLUTIONS, ALERTS, STATISTICS, TREND
+from pipelines.tables import ALERT_RESOLUTIONS, ALERTS, TREND
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +37,6 @@ COUNTS = [
     ("roll_exceptions", "roll_exceptions", ALL, "households"),
     ("coverage_candidates", "coverage", "DIBAO_TEKUN", "households"),
 ]
-STATISTICS_COLUMNS = ["level", "county_code", "region_name", "measure", "value", "households", "persons", "share"]
 SHARES = [("coverage_share", "coverage", "DIBAO_TEKUN"), ("alert_rate_relative", "alert_rate", ALL)]
 
 
@@ -77,10 +76,9 @@ def index_cut(alerts: pd.DataFrame) -> float | None:
     return float(top["hardship_index"].min()) if len(top) else None
 
 
-def publish_trend(lake: Lake, day: date) -> int:
-    """Compute the date's trend row from its partitions and swap it into place. Returns
-    the number of rows."""
-    statistics = read_partition(lake, STATISTICS, day, STATISTICS_COLUMNS)
+def publish_trend(lake: Lake, day: date, statistics: pd.DataFrame) -> int:
+    """Compute the date's trend rows from its `statistics` (as just published) and its
+    partitions, and swap them into place. Returns the number of rows."""
     resolutions = read_partition(lake, ALERT_RESOLUTIONS, day, ["county_code"])
     alerts = read_partition(lake, ALERTS, day, ["rules", "hardship_index"])
     table = compute_trend(statistics, resolutions, index_cut(alerts))

@@ -25,7 +25,6 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 import yaml
 from pydantic import ValidationError
 
@@ -36,9 +35,9 @@ from pipelines.alerts.rules import (
 from pipelines.lake import Lake, read_json, write_json
 from pipelines.policy import ConfigError, Policy
 from pipelines.policy.config import COMPONENTS, RESIDENCE_CODES
-from pipelines.published import MANIFEST, NotPublished, published_files
+from pipelines.published import MANIFEST, read_published_table
 from pipelines.report.recompute import CATEGORIES, EXIT_REASONS, INPUTS, RULES, recompute
-from pipelines.storage import Location, is_remote, lake_location, write_atomically
+from pipelines.storage import Location, lake_location, write_atomically
 from pipelines.tables import HOUSEHOLD_PROFILE
 
 SIMULATION = "SIMULATION: nothing published is changed"
@@ -215,16 +214,10 @@ LISTS = {"rules": RULES, "categories": CATEGORIES, "exit_reasons": EXIT_REASONS}
 def read_profile(lake_root: Location | str, day: date) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The date's published profile: the inputs of the index and rules (plus `has_assets`,
     and `spot_check`: the night's SPOT_CHECK), and the published rules, categories and exit
-    reasons as one boolean column per label. Only these columns are read; the files are
-    those the manifest lists, checked again after reading (as read_published does)."""
-    files = published_files(lake_root, HOUSEHOLD_PROFILE.id, day)
-    columns = [*INPUTS, "asset_flags", *LISTS]
-    parts = [pq.read_table(pa.BufferReader(f.read_bytes()) if is_remote(f) else str(f), columns=columns) for f in files]
-    if published_files(lake_root, HOUSEHOLD_PROFILE.id, day) != files:
-        raise NotPublished(f"{HOUSEHOLD_PROFILE.id} of {day} changed while it was being read; retry")
-    if not parts or not sum(p.num_rows for p in parts):
+    reasons as one boolean column per label. Only these columns are read."""
+    table = read_published_table(lake_root, HOUSEHOLD_PROFILE.id, day, [*INPUTS, "asset_flags", *LISTS])
+    if not table.num_rows:
         raise ValueError(f"the published profile of {day} has no households: nothing to simulate")
-    table = pa.concat_tables(parts)
     profile = table.select(INPUTS).to_pandas()
     for column in ("has_wage_income", "catastrophic_inpatient", "roll_credit"):
         profile[column] = profile[column].fillna(False).astype(bool)
