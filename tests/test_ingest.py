@@ -264,3 +264,65 @@ def test_ingest_first_puts_right_what_an_interrupted_run_left(spark, landing, la
     assert (lake / "gold" / "alerts" / "snapshot_date=2026-11-27" / "part-0.parquet").read_bytes() == b"old"
     assert not aside.exists()
     assert list((lake / "_staging").iterdir()) == []
+
+
+def _landed_tables(lake: Path) -> dict[str, pd.DataFrame]:
+    """Every bronze and quarantine table, in a stable row order."""
+    tables = {}
+    for table in sorted([*(lake / "bronze").iterdir(), *(lake / "quarantine").iterdir()]):
+        frame = read_table(table)
+        frame["reasons"] = frame["reasons"].map(list) if "reasons" in frame else None
+        tables[f"{table.parent.name}/{table.name}"] = frame.sort_values(["extract_date", "source_file", "line_number"])
+    return tables
+
+
+def test_sources_staged_at_once_land_exactly_as_one_at_a_time(spark, delivered, tmp_path, monkeypatch):
+    """A small night stages sources in threads ahead of the gates; the lake and the counts
+    must be those of landing one source after another."""
+    import pipelines.ingest.run as ingest_run
+
+    concurrent = ingest(spark, Lake(tmp_path / "concurrent"), delivered, CONTRACTS, as_of=D)
+    monkeypatch.setattr(ingest_run, "CONCURRENT_BELOW_BYTES", 0)
+    sequential = ingest(spark, Lake(tmp_path / "sequential"), delivered, CONTRACTS, as_of=D)
+
+    assert [r.to_dict() for r in concurrent.results] == [r.to_dict() for r in sequential.results]
+    assert [r.source for r in concurrent.results] == [
+        "residents",
+        "residents",
+        "medical_settlements",
+        "medical_settlements",
+        "social_security",
+    ]  # the contracts' order, whichever thread finished first
+    assert concurrent.quality == sequential.quality
+    ours, theirs = _landed_tables(tmp_path / "concurrent"), _landed_tables(tmp_path / "sequential")
+    assert list(ours) == [
+        "bronze/medical_settlements",
+        "bronze/residents",
+        "bronze/social_security",
+        "quarantine/medical_settlements",
+        "quarantine/residents",
+        "quarantine/social_security",
+    ]
+    for name, frame in ours.items():
+        pd.testing.assert_frame_equal(frame.reset_index(drop=True), theirs[name].reset_index(drop=True), obj=name)
+    assert sum(len(f) for f in ours.values()) == 6 + 4 + 4 + 3 + 3  # every delivered data line, once
+
+
+def test_an_error_while_staging_one_source_publishes_nothing_and_leaves_no_staging(spark, delivered, lake, monkeypatch):
+    """An error that is not a bad delivery (a full disk, a lost executor) stops the night:
+    the sources staged beside it are neither gated nor published, and staging is emptied."""
+    from pipelines.ingest.land import SourceLanding
+
+    stage = SourceLanding.stage
+
+    def failing(self, deliveries):
+        if self.contract.name == "medical_settlements":
+            raise OSError(28, "No space left on device")
+        return stage(self, deliveries)
+
+    monkeypatch.setattr(SourceLanding, "stage", failing)
+    with pytest.raises(OSError, match="No space left"):
+        ingest(spark, Lake(lake), delivered, CONTRACTS, as_of=D)
+    # The registry, first in order, was gated and published before the failure surfaced.
+    assert sorted(p.name for p in (lake / "bronze").iterdir()) == ["residents"]
+    assert list((lake / "_staging").iterdir()) == []

@@ -10,11 +10,11 @@ failed: a failure stops that source, never the other sources.
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import asdict, dataclass, field, replace
 from datetime import date
 from pathlib import Path
 
-from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
@@ -58,6 +58,26 @@ class LandingResult:
         return asdict(self)
 
 
+@dataclass
+class StagedSource:
+    """One source's pending deliveries after staging: their counts, and where the typed and
+    checked rows wait for the quality gate (`outputs` is None once the landing failed)."""
+
+    deliveries: list[Delivery]
+    results: dict[date, LandingResult]
+    folder: Location
+    started: float
+    outputs: dict[str, Location] | None = None
+
+    def fail(self, exc: Exception) -> None:
+        self.outputs = None
+        for r in self.results.values():
+            r.status, r.error = "failed", str(exc)
+
+    def discard(self) -> None:
+        rmtree(self.folder)
+
+
 def to_bronze(rows: DataFrame, contract: Contract) -> DataFrame:
     """Kept rows in the bronze schema, with the contract's descriptions as column metadata."""
     schema = bronze_schema(contract)
@@ -82,24 +102,46 @@ class SourceLanding:
         self.spark, self.lake, self.contract, self.quality_dir = spark, lake, contract, quality_dir
 
     def land(self, deliveries: list[Delivery]) -> tuple[list[LandingResult], dict | None]:
-        results = {
-            d.extract_date: LandingResult(self.contract.name, d.extract_date, "failed", files=d.fingerprint())
-            for d in deliveries
-        }
-        staging = self.lake.staging()
+        """Stage, gate and publish: the whole landing of one source, in this thread."""
+        return self.finish(self.stage(deliveries))
+
+    def stage(self, deliveries: list[Delivery]) -> StagedSource:
+        """Decode, type, check and count every row into staging. Reads no published table
+        and publishes nothing, so that several sources may be staged at once."""
+        staged = StagedSource(
+            deliveries,
+            {
+                d.extract_date: LandingResult(self.contract.name, d.extract_date, "failed", files=d.fingerprint())
+                for d in deliveries
+            },
+            self.lake.staging(),
+            started=time.monotonic(),
+        )
+        try:
+            checked = self._decode(deliveries, staged.folder / "text", staged.results)
+            staged.outputs = self._write_staged(checked, staged.folder)
+            self._account(staged.outputs, staged.results)
+        except (DeliveryError, AccountingError) as exc:
+            staged.fail(exc)
+        except BaseException:
+            staged.discard()
+            raise
+        return staged
+
+    def finish(self, staged: StagedSource) -> tuple[list[LandingResult], dict | None]:
+        """The quality gate over the staged rows, then publishing each delivery. Gates run
+        one source at a time, in the contracts' order: a source's orphan check reads the
+        registry published before it."""
         quality = None
         try:
-            checked = self._decode(deliveries, staging / "text", results)
-            staged = self._write_staged(checked, staging)
-            self._account(staged, results)
-            quality = self._quality_gate(staged, deliveries, results)
-            self._publish(staged, deliveries, results)
-        except (DeliveryError, QualityGateFailed, AccountingError) as exc:
-            for r in results.values():
-                r.status, r.error = "failed", str(exc)
+            if staged.outputs is not None:
+                quality = self._quality_gate(staged.outputs, staged.deliveries, staged.results)
+                self._publish(staged.outputs, staged.deliveries, staged.results)
+        except (QualityGateFailed, AccountingError) as exc:
+            staged.fail(exc)
         finally:
-            rmtree(staging)
-        return list(results.values()), quality
+            staged.discard()
+        return list(staged.results.values()), quality
 
     def _decode(
         self, deliveries: list[Delivery], text_dir: Location, results: dict[date, LandingResult]
@@ -143,23 +185,23 @@ class SourceLanding:
         for frame in frames[1:]:
             rows = rows.unionByName(frame)
         staged = {
+            "checked": staging / "checked",
             "bronze": staging / "bronze",
             "quarantine": staging / "quarantine",
             "duplicates": staging / "duplicates",
             "validated": staging / "validated",
         }
+        # The delivered text is read, split and typed once, into staging: the duplicate
+        # keys and the kept and bad rows are then read from there (a few columns each)
+        # instead of checking every line again, or holding them all in memory.
+        rows.write.parquet(str(staged["checked"]))
+        checked_rows = self.spark.read.parquet(str(staged["checked"]))
         # The keys delivered twice are few: staged first, then broadcast to every row.
-        duplicate_keys(rows).write.parquet(str(staged["duplicates"]))
+        duplicate_keys(checked_rows).write.parquet(str(staged["duplicates"]))
         duplicates = broadcast_if_small(self.spark.read.parquet(str(staged["duplicates"])))
-        flagged = flag_duplicates(rows, duplicates)
-        # Kept rows need no raw text: only bad rows keep it, which keeps the cache small.
-        flagged = flagged.withColumn("raw_text", F.when(F.size("reasons") > 0, F.col("raw_text")))
-        flagged = flagged.persist(StorageLevel.MEMORY_AND_DISK)
-        try:
-            to_bronze(flagged, self.contract).write.partitionBy("extract_date").parquet(str(staged["bronze"]))
-            to_quarantine(flagged).write.partitionBy("extract_date").parquet(str(staged["quarantine"]))
-        finally:
-            flagged.unpersist()
+        flagged = flag_duplicates(checked_rows, duplicates)
+        to_bronze(flagged, self.contract).write.partitionBy("extract_date").parquet(str(staged["bronze"]))
+        to_quarantine(flagged).write.partitionBy("extract_date").parquet(str(staged["quarantine"]))
         return staged
 
     def _read_staged(self, path: Location, schema: T.StructType) -> DataFrame:
