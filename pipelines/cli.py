@@ -230,9 +230,9 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
         raise UsageError(f"--landing {settings.landing}: no such folder")
     contracts = load_contracts(settings.contracts_dir)
     # A lake at a URI is reached through Spark's JVM: the session (with its settings) first.
-    spark = build_spark(settings.master) if is_remote(settings.lake) else None
+    spark = build_spark(settings.master, landing=settings.landing) if is_remote(settings.lake) else None
     with LakeLease(settings.lake, command="ingest", date=as_of.isoformat()):
-        spark = spark or build_spark(settings.master)
+        spark = spark or build_spark(settings.master, landing=settings.landing)
         report = ingest(spark, Lake(settings.lake), settings.landing, contracts, as_of=as_of, force=args.force)
     print("\n".join(summary_lines(report)))
     print(f"report: {Lake(settings.lake).run_dir(as_of) / 'ingest.json'}")

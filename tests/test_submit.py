@@ -132,3 +132,28 @@ def test_jobs_folder_has_an_entry_point_per_spark_step():
     for step in (*SPARK_STEPS, "night"):
         text = (PROJECT_ROOT / "jobs" / f"{step}.py").read_text()
         assert f'job_main("{step}", sys.argv[1:])' in text, step
+
+
+def test_the_driver_heap_follows_the_size_of_the_deliveries_unless_the_operator_sets_it(tmp_path, monkeypatch):
+    from pipelines.spark import driver_memory
+
+    monkeypatch.delenv("LIPMON_DRIVER_MEMORY", raising=False)
+    small = tmp_path / "small" / "residents" / "2026-11-28"
+    small.mkdir(parents=True)
+    (small / "residents.csv").write_bytes(b"x" * 1000)
+    large = tmp_path / "large" / "residents" / "2026-11-28"
+    large.mkdir(parents=True)
+    for part in ("a.csv", "b.csv"):  # 2 x 40 MB, sparse: more than 64 MB delivered
+        with open(large / part, "wb") as fh:
+            fh.truncate(40 * 1024 * 1024)
+    assert driver_memory(tmp_path / "small") == "1g"
+    assert driver_memory(tmp_path / "large") == "4g"
+    assert driver_memory(None) == "4g"  # no landing named (tests, a lake read alone)
+    assert driver_memory(tmp_path / "missing") == "4g"
+    params = RunParameters(snapshot_date=D, lake=str(tmp_path / "lake"), landing=str(tmp_path / "small"))
+    cmd = submit_command("ingest", params, tmp_path / "in.json", tmp_path / "out.json")
+    assert cmd[cmd.index("--driver-memory") + 1] == "1g"
+    monkeypatch.setenv("LIPMON_DRIVER_MEMORY", "6g")
+    assert driver_memory(tmp_path / "small") == "6g"
+    cmd = submit_command("ingest", params, tmp_path / "in.json", tmp_path / "out.json")
+    assert cmd[cmd.index("--driver-memory") + 1] == "6g"

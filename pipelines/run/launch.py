@@ -39,7 +39,7 @@ from pipelines.run.package import package
 from pipelines.run.params import RunParameters
 from pipelines.run.steps import STEPS, Result
 from pipelines.settings import Settings
-from pipelines.spark import DEFAULT_MASTER, find_java_home
+from pipelines.spark import DEFAULT_MASTER, driver_memory, find_java_home
 from pipelines.storage import Location, is_remote
 
 log = logging.getLogger(__name__)
@@ -98,7 +98,7 @@ def submit_command(step: str, params: RunParameters, inputs: Location, result: L
         "--py-files",
         str(_session_package()),
         "--driver-memory",
-        os.environ.get("LIPMON_DRIVER_MEMORY", "4g"),
+        driver_memory(settings.landing),
         "--conf",
         f"spark.driver.extraJavaOptions=-Dlog4j.configurationFile=file:{log4j} -XX:-DontCompileHugeMethods",
         *shlex.split(os.environ.get("LIPMON_SPARK_SUBMIT_OPTIONS", "")),

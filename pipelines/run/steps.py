@@ -48,7 +48,7 @@ Result = dict[str, Any]
 
 
 def _spark(settings: Settings) -> SparkSession:
-    return build_spark(settings.master)
+    return build_spark(settings.master, landing=settings.landing)
 
 
 class PseudonymKeyChanged(RuntimeError):
