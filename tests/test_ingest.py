@@ -174,6 +174,9 @@ def test_ingest_lands_ready_deliveries_up_to_the_date_and_accounts_for_every_row
     )
     registry = quality_by_name(ingest_report["quality"]["residents"])
     assert registry["person_id is never empty"]["details"]["unexpected_count"] == 0
+    # Scanned by Great Expectations: the key, and that the staged rows are the 4 + 4 kept.
+    assert registry["person_id unique within a delivery"]["details"]["element_count"] == 8
+    assert registry["the kept rows are those the row checks counted"]["observed"] == 8
     assert (lake / "runs/2026-11-28/quality/data_docs/index.html").exists()
 
 
@@ -326,3 +329,45 @@ def test_an_error_while_staging_one_source_publishes_nothing_and_leaves_no_stagi
     # The registry, first in order, was gated and published before the failure surfaced.
     assert sorted(p.name for p in (lake / "bronze").iterdir()) == ["residents"]
     assert list((lake / "_staging").iterdir()) == []
+
+
+def test_what_the_row_checks_guarantee_is_reported_from_their_counts_not_scanned_again(spark, landing, lake):
+    """Required columns never empty and codes within their set hold in the kept rows by
+    construction: the gate reports them with the rows quarantined for them, and Great
+    Expectations scans only what the row checks cannot answer."""
+    write_delivery(
+        landing,
+        "residents",
+        "2026-11-27",
+        {
+            "residents_1.csv": _residents(
+                [
+                    f"{resident_id('371402', '19900101', 41)},,1,19900101,H3,01,371402001001,1,1,",  # no name
+                    f"{resident_id('371402', '19910101', 51)},王五,1,19910101,H4,07,371402001001,1,1,",  # no code 07
+                    f"{resident_id('371402', '19920101', 61)},,1,19920101,H5,08,371402001001,1,1,",  # both
+                ]
+            )
+        },
+    )
+    report = ingest(spark, Lake(lake), landing, CONTRACTS, as_of=D)
+    [result] = report.results
+    assert (result.rows_read, result.rows_kept, result.rows_quarantined) == (7, 4, 3)
+    gate = quality_by_name(report.quality["residents"])
+    assert gate["name is never empty"]["details"] == {
+        "answered_by": "row checks",
+        "element_count": 4,
+        "unexpected_count": 0,
+        "unexpected_percent": 0.0,
+        "quarantined_count": 2,
+    }
+    assert gate["relation_to_head uses its codes"]["details"]["quarantined_count"] == 2
+    assert gate["gender uses its codes"]["details"]["quarantined_count"] == 0
+    assert all(o["success"] for o in gate.values())
+    answered = {n for n, o in gate.items() if o["details"].get("answered_by") == "row checks"}
+    required = [c for c in CONTRACTS["residents"].columns if c.required]
+    coded = [c for c in CONTRACTS["residents"].columns if c.codes]
+    assert len(answered) == len(required) + len(coded) == 9 + 4  # gender, relation, residence, status
+    # The Data Docs page of the validation lists only what was scanned.
+    [page] = (lake / "runs/2026-11-28/quality/data_docs/validations/residents").rglob("*.html")
+    html = page.read_text(encoding="utf-8")
+    assert "unique" in html and "name is never empty" not in html

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import Counter
 from dataclasses import asdict, dataclass, field, replace
 from datetime import date
 from pathlib import Path
@@ -27,7 +28,14 @@ from pipelines.ingest.lines import read_numbered_lines
 from pipelines.ingest.rows import check_rows, duplicate_keys, flag_duplicates
 from pipelines.lake import Lake, checkpoint, read_json, write_json
 from pipelines.quality import QualityGateFailed
-from pipelines.quality.expectations import expectation_suite, with_orphan_flag, with_row_count_change
+from pipelines.quality.expectations import (
+    answered_by_row_checks,
+    expectation_suite,
+    kept_rows_expectation,
+    row_check_outcome,
+    with_orphan_flag,
+    with_row_count_change,
+)
 from pipelines.quality.gx_runner import validate_dataframe
 from pipelines.spark import broadcast_if_small
 from pipelines.storage import Location, local_copy, rmtree
@@ -257,8 +265,18 @@ class SourceLanding:
         # is cheaper than caching every column first. The gate reports counts and rates,
         # no example values: the row checks have already quarantined bad rows (with their
         # reasons), and an example of a duplicated key would be a person's ID number.
+        # What the row checks guarantee is answered from their counts, not scanned again.
+        answered = {s.label: answered_by_row_checks(s) for s in specs}
+        kept = sum(r.rows_kept for r in results.values())
+        scanned = [s for s in specs if answered[s.label] is None] + [kept_rows_expectation(kept)]
         with local_copy(self.quality_dir / "data_docs") as docs:  # GX writes local files only
-            outcome = validate_dataframe(validated, contract.name, specs, docs_dir=docs, examples=0, cache=False)
+            outcome = validate_dataframe(validated, contract.name, scanned, docs_dir=docs, examples=0, cache=False)
+        quarantined: Counter[str] = Counter()
+        for r in results.values():
+            quarantined.update(r.quarantined_by_reason)
+        outcome.outcomes[:0] = [
+            row_check_outcome(s, kept, quarantined[reason]) for s in specs if (reason := answered[s.label]) is not None
+        ]
         if outcome.critical_failures:
             names = "; ".join(o.name for o in outcome.critical_failures)
             raise QualityGateFailed(f"{contract.name}: critical expectations failed: {names}")

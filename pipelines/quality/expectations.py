@@ -10,7 +10,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from pipelines.contracts import Contract
-from pipelines.quality.gx_runner import ExpectationSpec
+from pipelines.quality.gx_runner import ExpectationOutcome, ExpectationSpec
 
 ORPHAN_FLAG = "_is_orphan"
 DELIVERY_ROWS_CHANGE = "_delivery_rows_vs_previous"
@@ -77,6 +77,53 @@ def expectation_suite(contract: Contract, *, orphans_checked: bool, row_count_ch
             )
         )
     return specs
+
+
+def answered_by_row_checks(spec: ExpectationSpec) -> str | None:
+    """The quarantine reason of the row checks that answers `spec`, if one does: a required
+    column is never empty and a code is always one of its codes in the kept rows, because
+    the row checks quarantine every row where it is not. Great Expectations need not scan
+    the delivery for these; the key's uniqueness is still scanned (two keys delivered
+    differently may type to the same value)."""
+    if spec.column is None or not spec.critical or "mostly" in spec.params:
+        return None
+    if spec.kind == "not_null":
+        return f"{spec.column}:missing"
+    if spec.kind == "in_set":
+        return f"{spec.column}:not_in_codes"
+    return None
+
+
+def kept_rows_expectation(kept: int) -> ExpectationSpec:
+    """The staged rows are exactly those the row checks kept and counted: scanned, so that
+    the answers taken from the row checks are about the rows that will be published."""
+    return ExpectationSpec(
+        "row_count_between",
+        None,
+        {"min_value": kept, "max_value": kept},
+        critical=True,
+        name="the kept rows are those the row checks counted",
+    )
+
+
+def row_check_outcome(spec: ExpectationSpec, kept: int, quarantined: int) -> ExpectationOutcome:
+    """The outcome of an expectation the row checks answer: no kept row breaks it, and
+    `quarantined` rows were set aside for it."""
+    return ExpectationOutcome(
+        name=spec.label,
+        kind=spec.kind,
+        column=spec.column,
+        critical=spec.critical,
+        success=True,
+        observed=None,
+        details={
+            "answered_by": "row checks",
+            "element_count": kept,
+            "unexpected_count": 0,
+            "unexpected_percent": 0.0,
+            "quarantined_count": quarantined,
+        },
+    )
 
 
 def with_orphan_flag(bronze: DataFrame, column: str, reference_ids: DataFrame) -> DataFrame:
