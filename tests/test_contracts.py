@@ -11,7 +11,7 @@ from pyspark.sql import types as T
 
 from pipelines.contracts import ContractError, load_contract, load_contracts
 from pipelines.contracts.derive import bronze_schema
-from pipelines.quality.expectations import expectation_suite
+from pipelines.quality.expectations import answered_by_row_checks, expectation_suite
 from pipelines.settings import PROJECT_ROOT
 
 SOURCES = PROJECT_ROOT / "schemas" / "sources"
@@ -108,6 +108,16 @@ def test_contract_round_trip_to_spark_schema_and_expectation_suite(tmp_path: Pat
         "kind",
         "registered_on",
     }
+    # What the row checks answer (reported from their counts, not scanned by GX).
+    answered = {key: answered_by_row_checks(spec, contract) for key, spec in suite.items()}
+    assert {key: reason for key, reason in answered.items() if reason} == {
+        ("not_null", "plate"): "plate:missing",
+        ("not_null", "owner_id"): "owner_id:missing",
+        ("not_null", "kind"): "kind:missing",
+        ("not_null", "registered_on"): "registered_on:missing",
+        ("in_set", "kind"): "kind:not_in_codes",
+    }
+    assert answered[("compound_unique", None)] is None and answered[("not_null", "value")] is None
 
 
 @pytest.mark.parametrize(

@@ -107,6 +107,16 @@ def credit_code_problems(raw: SparkColumn, name: str) -> list[Problem]:
     ]
 
 
+def missing_reason(name: str) -> str:
+    """The row checks' reason for an empty required field (the quality gate reports it too)."""
+    return f"{name}:missing"
+
+
+def not_in_codes_reason(name: str) -> str:
+    """The row checks' reason for a value that is not one of its column's codes."""
+    return f"{name}:not_in_codes"
+
+
 @dataclass(frozen=True)
 class ParsedField:
     """How one raw field becomes a typed value, and what can be wrong with it.
@@ -134,7 +144,7 @@ def parse_column(raw: SparkColumn, column: Column) -> ParsedField:
         problems = credit_code_problems(raw, name)
     elif column.type == "code":
         assert column.codes is not None  # the model requires codes for a code column
-        problems.append((~raw.isin(list(column.codes)), f"{name}:not_in_codes"))
+        problems.append((~raw.isin(list(column.codes)), not_in_codes_reason(name)))
     elif column.type in ("date", "month"):
         assert column.format is not None  # the model requires a format for a date or month column
         helpers = {f"_{name}_date": F.when(raw.rlike(_format_regex(column.format)), F.try_to_date(raw, column.format))}

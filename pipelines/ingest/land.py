@@ -109,10 +109,6 @@ class SourceLanding:
     def __init__(self, spark: SparkSession, lake: Lake, contract: Contract, quality_dir: Location):
         self.spark, self.lake, self.contract, self.quality_dir = spark, lake, contract, quality_dir
 
-    def land(self, deliveries: list[Delivery]) -> tuple[list[LandingResult], dict | None]:
-        """Stage, gate and publish: the whole landing of one source, in this thread."""
-        return self.finish(self.stage(deliveries))
-
     def stage(self, deliveries: list[Delivery]) -> StagedSource:
         """Decode, type, check and count every row into staging. Reads no published table
         and publishes nothing, so that several sources may be staged at once."""
@@ -266,7 +262,7 @@ class SourceLanding:
         # no example values: the row checks have already quarantined bad rows (with their
         # reasons), and an example of a duplicated key would be a person's ID number.
         # What the row checks guarantee is answered from their counts, not scanned again.
-        answered = {s.label: answered_by_row_checks(s) for s in specs}
+        answered = {s.label: answered_by_row_checks(s, contract) for s in specs}
         kept = sum(r.rows_kept for r in results.values())
         scanned = [s for s in specs if answered[s.label] is None] + [kept_rows_expectation(kept)]
         with local_copy(self.quality_dir / "data_docs") as docs:  # GX writes local files only

@@ -11,7 +11,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from pipelines.contracts import DELIVERY_FIELDS, Contract
-from pipelines.contracts.types import is_empty, parse_column
+from pipelines.contracts.types import is_empty, missing_reason, parse_column
 
 # RFC 4180 fields: double quotes around a field, a doubled quote inside it; nothing trimmed.
 CSV_OPTIONS = {
@@ -123,7 +123,7 @@ def check_rows(lines: DataFrame, contract: Contract, positions: list[int]) -> Da
     for column in contract.columns:
         raw, field = F.col(f"_raw_{column.name}"), parsed[column.name]
         missing = is_empty(raw)
-        checks = [(shape_ok & missing, f"{column.name}:missing")] if column.required else []
+        checks = [(shape_ok & missing, missing_reason(column.name))] if column.required else []
         checks += [(shape_ok & ~missing & cond, reason) for cond, reason in field.problems]
         typed_columns.append(F.when(shape_ok & ~missing, field.typed).alias(column.name))
         column_problems += checks

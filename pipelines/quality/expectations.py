@@ -10,6 +10,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from pipelines.contracts import Contract
+from pipelines.contracts.types import missing_reason, not_in_codes_reason
 from pipelines.quality.gx_runner import ExpectationOutcome, ExpectationSpec
 
 ORPHAN_FLAG = "_is_orphan"
@@ -79,18 +80,19 @@ def expectation_suite(contract: Contract, *, orphans_checked: bool, row_count_ch
     return specs
 
 
-def answered_by_row_checks(spec: ExpectationSpec) -> str | None:
+def answered_by_row_checks(spec: ExpectationSpec, contract: Contract) -> str | None:
     """The quarantine reason of the row checks that answers `spec`, if one does: a required
     column is never empty and a code is always one of its codes in the kept rows, because
     the row checks quarantine every row where it is not. Great Expectations need not scan
     the delivery for these; the key's uniqueness is still scanned (two keys delivered
     differently may type to the same value)."""
-    if spec.column is None or not spec.critical or "mostly" in spec.params:
+    column = next((c for c in contract.columns if c.name == spec.column), None)
+    if column is None:
         return None
-    if spec.kind == "not_null":
-        return f"{spec.column}:missing"
-    if spec.kind == "in_set":
-        return f"{spec.column}:not_in_codes"
+    if spec.kind == "not_null" and column.required:
+        return missing_reason(column.name)
+    if spec.kind == "in_set" and column.codes:
+        return not_in_codes_reason(column.name)
     return None
 
 
