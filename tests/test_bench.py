@@ -10,7 +10,7 @@ from datetime import date
 
 import pytest
 
-from pipelines.run.bench import cached_city, scaling_table, steady_spread
+from pipelines.run.bench import cached_city, scaling_table, steady_spread, tree_rss_pages
 
 HOUSEHOLDS = 120
 
@@ -107,3 +107,19 @@ def test_repeated_steady_nights_report_the_lower_median_and_the_spread():
         "spread_seconds": 10.25,
         "max_peak_tree_rss_bytes": 5_000,
     }
+
+
+def test_memory_of_a_process_tree_counts_a_child_sharing_its_parents_pages_once():
+    def statm(resident):  # size, resident, shared, text, lib, data, dirty (pages)
+        return (resident * 3, resident, resident // 10, 1, 0, resident // 2, 0)
+
+    processes = {
+        100: (1, statm(50)),  # lipmon, the measured root
+        101: (100, statm(300)),  # its JVM
+        102: (101, statm(300)),  # a subprocess the JVM has spawned, not yet running its program
+        103: (101, statm(5)),  # one that runs its own program
+        104: (100, statm(300)),  # a child of the root as large as the JVM, but not its copy
+        200: (1, statm(999)),  # not in the tree
+    }
+    # 50 + 300 + 5 + 300: the copy (102) is counted with the JVM, the unrelated process never.
+    assert tree_rss_pages(processes, 100) == 655

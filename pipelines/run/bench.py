@@ -60,8 +60,7 @@ def cached_city(cache: Path, households: int, seed: int, as_of: date) -> Path:
 
 def _tree_rss_bytes(root: int) -> int:
     """Resident memory of a process and all its descendants, from /proc."""
-    parents, rss = {}, {}
-    page = os.sysconf("SC_PAGE_SIZE")
+    processes = {}
     for entry in os.scandir("/proc"):
         if not entry.name.isdigit():
             continue
@@ -69,17 +68,30 @@ def _tree_rss_bytes(root: int) -> int:
             with open(f"/proc/{entry.name}/stat") as fh:
                 fields = fh.read().rsplit(")", 1)[1].split()
             with open(f"/proc/{entry.name}/statm") as fh:
-                rss[int(entry.name)] = int(fh.read().split()[1]) * page
+                statm = tuple(int(x) for x in fh.read().split())
         except (OSError, IndexError, ValueError):
             continue  # the process ended meanwhile
-        parents[int(entry.name)] = int(fields[1])
+        processes[int(entry.name)] = (int(fields[1]), statm)
+    return tree_rss_pages(processes, root) * os.sysconf("SC_PAGE_SIZE")
+
+
+def tree_rss_pages(processes: dict[int, tuple[int, tuple[int, ...]]], root: int) -> int:
+    """Resident pages of `root` and its descendants, given each process's parent and
+    /proc statm (size, resident, shared, text, lib, data, dirty, in pages).
+
+    A child whose statm is exactly its parent's is one just forked, or spawned and not yet
+    running its own program (Java starts every subprocess so): it shares its parent's
+    pages and is counted once, with the parent, not twice."""
     total = 0
-    for pid in rss:
+    for pid, (parent, statm) in processes.items():
         p = pid
-        while p not in (root, 0, 1) and p in parents:
-            p = parents[p]
-        if p == root:
-            total += rss[pid]
+        while p not in (root, 0, 1) and p in processes:
+            p = processes[p][0]
+        if p != root:
+            continue
+        if pid != root and parent in processes and processes[parent][1] == statm:
+            continue
+        total += statm[1]
     return total
 
 
