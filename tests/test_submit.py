@@ -157,3 +157,32 @@ def test_the_driver_heap_follows_the_size_of_the_deliveries_unless_the_operator_
     assert driver_memory(tmp_path / "small") == "6g"
     cmd = submit_command("ingest", params, tmp_path / "in.json", tmp_path / "out.json")
     assert cmd[cmd.index("--driver-memory") + 1] == "6g"
+
+
+def test_a_small_heap_comes_with_a_small_jvm_and_the_operators_heap_with_the_defaults(tmp_path, monkeypatch):
+    from pipelines.run.launch import _environment
+    from pipelines.spark import driver_environment, driver_java_options
+
+    monkeypatch.delenv("LIPMON_DRIVER_MEMORY", raising=False)
+    monkeypatch.delenv("MALLOC_ARENA_MAX", raising=False)
+    small = tmp_path / "small" / "residents" / "2026-11-28"
+    small.mkdir(parents=True)
+    (small / "residents.csv").write_bytes(b"x" * 1000)
+    small_options = "-XX:-DontCompileHugeMethods -XX:+UseSerialGC -Xmn96m"
+    assert driver_java_options(tmp_path / "small") == small_options
+    assert driver_java_options(None) == "-XX:-DontCompileHugeMethods"
+    assert driver_environment(tmp_path / "small") == {"MALLOC_ARENA_MAX": "2"}
+    assert driver_environment(None) == {}
+    params = RunParameters(snapshot_date=D, lake=str(tmp_path / "lake"), landing=str(tmp_path / "small"))
+    cmd = submit_command("ingest", params, tmp_path / "in.json", tmp_path / "out.json")
+    java = cmd[cmd.index("--conf") + 1]
+    assert java.startswith("spark.driver.extraJavaOptions=-Dlog4j.configurationFile=file:")
+    assert java.endswith(" " + small_options)
+    assert _environment(params.settings())["MALLOC_ARENA_MAX"] == "2"
+    monkeypatch.setenv("MALLOC_ARENA_MAX", "4")  # the environment's own value wins
+    assert driver_environment(tmp_path / "small") == {}
+    assert _environment(params.settings())["MALLOC_ARENA_MAX"] == "4"
+    monkeypatch.setenv("LIPMON_DRIVER_MEMORY", "1g")  # the operator's heap: the JVM's defaults
+    assert driver_java_options(tmp_path / "small") == "-XX:-DontCompileHugeMethods"
+    cmd = submit_command("ingest", params, tmp_path / "in.json", tmp_path / "out.json")
+    assert cmd[cmd.index("--conf") + 1].endswith(" -XX:-DontCompileHugeMethods")

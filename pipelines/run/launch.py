@@ -39,7 +39,7 @@ from pipelines.run.package import package
 from pipelines.run.params import RunParameters
 from pipelines.run.steps import STEPS, Result
 from pipelines.settings import Settings
-from pipelines.spark import DEFAULT_MASTER, driver_memory, find_java_home
+from pipelines.spark import DEFAULT_MASTER, driver_environment, driver_java_options, driver_memory, find_java_home
 from pipelines.storage import Location, is_remote
 
 log = logging.getLogger(__name__)
@@ -100,7 +100,7 @@ def submit_command(step: str, params: RunParameters, inputs: Location, result: L
         "--driver-memory",
         driver_memory(settings.landing),
         "--conf",
-        f"spark.driver.extraJavaOptions=-Dlog4j.configurationFile=file:{log4j} -XX:-DontCompileHugeMethods",
+        f"spark.driver.extraJavaOptions=-Dlog4j.configurationFile=file:{log4j} {driver_java_options(settings.landing)}",
         *shlex.split(os.environ.get("LIPMON_SPARK_SUBMIT_OPTIONS", "")),
         str(entry_point()),
         step,
@@ -119,7 +119,7 @@ def submit_command(step: str, params: RunParameters, inputs: Location, result: L
 
 
 def _environment(settings: Settings) -> dict[str, str]:
-    env = dict(os.environ)
+    env = {**os.environ, **driver_environment(settings.landing)}
     env.setdefault("JAVA_HOME", str(find_java_home()))
     # The driver runs this Python (with lipmon's dependencies) and finds the contracts here.
     env.setdefault("PYSPARK_PYTHON", sys.executable)
