@@ -198,20 +198,24 @@ def driver_memory(landing: Path | None = None) -> str:
 
 
 def driver_java_options(landing: Path | None = None) -> str:
-    """The driver JVM's options: those of a small heap go with the small heap only (an
+    """The driver JVM's options: the small JVM's go with the default small heap only (an
     operator who sets LIPMON_DRIVER_MEMORY gets the JVM's defaults)."""
-    small = not os.environ.get("LIPMON_DRIVER_MEMORY") and _small_night(landing)
-    return f"{JAVA_OPTIONS} {SMALL_JAVA_OPTIONS}" if small else JAVA_OPTIONS
+    return f"{JAVA_OPTIONS} {SMALL_JAVA_OPTIONS}" if _small_jvm(landing) else JAVA_OPTIONS
 
 
 def driver_environment(landing: Path | None = None) -> dict[str, str]:
-    """Environment variables for the driver JVM's process, with its options (the
+    """Environment variables for the driver JVM's process, as its options (the
     environment's own values win)."""
-    small = driver_java_options(landing) != JAVA_OPTIONS
-    return {k: v for k, v in (SMALL_ENVIRONMENT if small else {}).items() if k not in os.environ}
+    given = SMALL_ENVIRONMENT if _small_jvm(landing) else {}
+    return {k: v for k, v in given.items() if k not in os.environ}
+
+
+def _small_jvm(landing: Path | None) -> bool:
+    return not os.environ.get("LIPMON_DRIVER_MEMORY") and _small_night(landing)
 
 
 def _small_night(landing: Path | None) -> bool:
+    """Whether the landing folder holds under SMALL_LANDING_BYTES of deliveries."""
     return landing is not None and landing.is_dir() and _bytes_under(landing, SMALL_LANDING_BYTES) < SMALL_LANDING_BYTES
 
 
