@@ -137,10 +137,14 @@ class Contract(_Strict):
         return self
 
     def column(self, name: str) -> Column:
-        for c in self.columns:
-            if c.name == name:
-                return c
-        raise KeyError(f"{self.name} has no column {name}")
+        found = self.find_column(name)
+        if found is None:
+            raise KeyError(f"{self.name} has no column {name}")
+        return found
+
+    def find_column(self, name: str | None) -> Column | None:
+        """The delivered column of that name, or None (a derived or no column)."""
+        return next((c for c in self.columns if c.name == name), None)
 
     @property
     def personal_columns(self) -> list[str]:

@@ -86,7 +86,7 @@ def answered_by_row_checks(spec: ExpectationSpec, contract: Contract) -> str | N
     the row checks quarantine every row where it is not. Great Expectations need not scan
     the delivery for these; the key's uniqueness is still scanned (two keys delivered
     differently may type to the same value)."""
-    column = next((c for c in contract.columns if c.name == spec.column), None)
+    column = contract.find_column(spec.column)
     if column is None:
         return None
     if spec.kind == "not_null" and column.required:
