@@ -94,6 +94,12 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="the pseudonym key changes on purpose: carry the alert lifecycle across (see the README)",
     )
+    p.add_argument(
+        "--full",
+        action="store_true",
+        help="compute the night from the landed rows alone, ignoring and replacing the state kept by "
+        "earlier nights (the outputs are the same either way)",
+    )
     _common(p)
     _submit_option(p)
 
@@ -262,7 +268,10 @@ def run_parameters(args: argparse.Namespace) -> Any:
         if args.command == "backfill":
             return BackfillParameters(start=args.start, end=args.end, push=args.push, **common)
         return RunParameters(
-            snapshot_date=args.date or today(), rotate_pseudonym_key=args.rotate_pseudonym_key, **common
+            snapshot_date=args.date or today(),
+            rotate_pseudonym_key=args.rotate_pseudonym_key,
+            full=args.full,
+            **common,
         )
     except ValidationError as exc:
         raise UsageError("; ".join(e["msg"].removeprefix("Value error, ") for e in exc.errors())) from None

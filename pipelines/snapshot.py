@@ -35,6 +35,7 @@ from pipelines.pseudonym import fingerprint, hmac_sha256_hex, spot_number
 from pipelines.published import refresh_outputs
 from pipelines.report.publish import publish_reports
 from pipelines.spark import broadcast_if_small
+from pipelines.state import person_indicators
 from pipelines.storage import Location, rmtree
 from pipelines.tables import (
     ALERT_RESOLUTIONS,
@@ -223,7 +224,10 @@ def build_snapshot(
     as_of: date,
     key: bytes,
     data_as_of: dict[str, date] | None = None,
+    full: bool = False,
 ) -> SnapshotResult:
+    """`full`: compute every source's person indicators from its rows, whatever the
+    state holds (pipelines.state)."""
     started = time.monotonic()
     result = SnapshotResult(as_of)
     outputs = _output_contracts()
@@ -235,7 +239,8 @@ def build_snapshot(
         as_of,
         {name: f"{dates[0]}..{dates[-1]}" if len(dates) > 1 else dates for name, dates in result.inputs.items()},
     )
-    profiles = household_profiles(inputs, standards, lookups, indicators, policy, as_of)
+    found = person_indicators(spark, lake, inputs, result.inputs, contracts, indicators, policy, as_of, full=full)
+    profiles = household_profiles(inputs, standards, lookups, indicators, policy, as_of, found)
     scored = (
         apply_rules(score(profiles, policy), policy, spot_number(F.col("household_id"), key, as_of))
         .withColumn("household_key", hmac_sha256_hex(F.col("household_id"), key))

@@ -13,6 +13,7 @@ Java BigDecimals, several times slower; they serve the small sources, such as la
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping, Sequence
 from datetime import date, timedelta
@@ -112,9 +113,11 @@ class _Evaluation:
         lookups: Mapping[str, DataFrame],
         policy: Policy,
         as_of: date,
+        found: Mapping[str, DataFrame] | None = None,
     ) -> None:
         self.indicators, self.inputs, self.lookups = indicators, inputs, lookups
         self.policy, self.as_of = policy, as_of
+        self.found = found or {}
 
     def _sql(self, indicator: Indicator, text: str) -> Column:
         try:
@@ -219,13 +222,43 @@ class _Evaluation:
     def _aggregated(self, rows: DataFrame, key: str, group: Sequence[Indicator]) -> DataFrame:
         return rows.groupBy(key).agg(*[self._aggregate(i, rows).alias(i.name) for i in group])
 
+    def person_aggregates(self, source: str) -> DataFrame:
+        """The source's person indicators of everyone its rows name (before defaults)."""
+        group = self._by_source("person")[source]
+        return self._aggregated(self._usable(self.inputs[source], group), "person_id", group)
+
+    def person_definition(self, source: str) -> str:
+        """What `person_aggregates(source)` computes on this date, as text: over the same
+        rows, the same text gives the same result. Every SQL text is rendered with its
+        settings (and the snapshot date where it names it); a window is its months, or its
+        first and last day."""
+        described = []
+        for i in self._by_source("person")[source]:
+            window = None
+            if i.window is not None:
+                length = window_length(i.window, self.policy)
+                if i.window.months is not None:
+                    window = months_before(self.as_of, length)
+                else:
+                    window = [(self.as_of - timedelta(days=length - 1)).isoformat(), self.as_of.isoformat()]
+            sql = {k: v for k in ("filter", "value", "order") if (v := getattr(i, k))}
+            texts = {k: render(v, self.policy, self.as_of) for k, v in sql.items()}
+            described.append(
+                {
+                    **i.model_dump(include={"name", "aggregate", "money"}),
+                    **texts,
+                    "window": [i.window.column, window] if i.window else None,
+                }
+            )
+        return json.dumps(described, sort_keys=True, ensure_ascii=False)
+
     def members(self, members: DataFrame) -> DataFrame:
         """The registered members with every person indicator."""
         for source, group in self._by_source("person").items():
             if source not in self.inputs:
                 members = self._absent(members, group)
                 continue
-            found = self._aggregated(self._usable(self.inputs[source], group), "person_id", group)
+            found = self.found[source] if source in self.found else self.person_aggregates(source)
             members = self._with_defaults(members, found, "person_id", group)
         return self._expressions(members, "person")
 
@@ -302,6 +335,23 @@ def _flag_set(indicators: Sequence[Indicator], name: str) -> Column:
     return F.array_compact(F.array(*[F.when(F.col(indicator), F.lit(label)) for label, indicator in flags]))
 
 
+def person_sources(indicators: Sequence[Indicator], inputs: Mapping[str, DataFrame]) -> list[str]:
+    """The delivered sources that person indicators aggregate by person."""
+    return sorted(
+        {i.source for i in indicators if i.level == "person" and i.source is not None and i.source in inputs}
+        - {MEMBERS}
+    )
+
+
+def person_aggregates(
+    inputs: Mapping[str, DataFrame], indicators: Sequence[Indicator], policy: Policy, as_of: date, source: str
+) -> tuple[DataFrame, str]:
+    """A source's person indicators by person_id (what `household_profiles` takes as
+    `found`), and the text of what they compute on `as_of` (`_Evaluation.person_definition`)."""
+    evaluation = _Evaluation(indicators, inputs, {}, policy, as_of)
+    return evaluation.person_aggregates(source), evaluation.person_definition(source)
+
+
 def household_profiles(
     inputs: Mapping[str, DataFrame],
     standards: DataFrame,
@@ -309,10 +359,13 @@ def household_profiles(
     indicators: Sequence[Indicator],
     policy: Policy,
     as_of: date,
+    found: Mapping[str, DataFrame] | None = None,
 ) -> DataFrame:
     """One row per household with at least one registered member. `inputs`: each source
-    as of D by contract name (residents required; a source never delivered is absent)."""
-    evaluation = _Evaluation(indicators, inputs, lookups, policy, as_of)
+    as of D by contract name (residents required; a source never delivered is absent).
+    `found`: a source's person indicators computed already (`person_aggregates`), used
+    instead of its rows."""
+    evaluation = _Evaluation(indicators, inputs, lookups, policy, as_of, found)
     members = evaluation.members(registered_members(inputs["residents"], as_of))
     # The head represents the household; without a registered head, the smallest person_id.
     representative = F.struct(F.when(F.col("relation_to_head") == HEAD, 0).otherwise(1), F.col("person_id"))

@@ -33,6 +33,7 @@ def _parser(step: str | None) -> argparse.ArgumentParser:
     parser.add_argument("--config", help="configuration file (env LIPMON_CONFIG)")
     parser.add_argument("--inputs", help="JSON file with the results of the upstream steps")
     parser.add_argument("--result", help="write the step's result here as JSON")
+    parser.add_argument("--full", action="store_true", help="ignore and replace the state kept by earlier nights")
     return parser
 
 
@@ -60,7 +61,9 @@ def job_main(step: str | None, argv: list[str]) -> int:
     name: str = step or args.step
     configure_logging()
     try:
-        params = RunParameters(snapshot_date=args.date, landing=args.landing, lake=args.lake, config=args.config)
+        params = RunParameters(
+            snapshot_date=args.date, landing=args.landing, lake=args.lake, config=args.config, full=args.full
+        )
         inputs = (read_json(lake_location(args.inputs)) or {}).get("inputs", []) if args.inputs else []
         if name == NIGHT:
             from pipelines.run.flows import nightly  # Prefect only for a whole night

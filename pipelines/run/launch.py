@@ -111,6 +111,7 @@ def submit_command(step: str, params: RunParameters, inputs: Location, result: L
         "--lake",
         str(settings.lake),
         *(["--config", str(settings.config)] if settings.config else []),
+        *(["--full"] if params.full else []),
         "--inputs",
         str(inputs),
         "--result",

@@ -46,12 +46,14 @@ def _not_in_future(label: str, value: date) -> date:
 
 class RunParameters(Locations):
     """What a nightly run needs. `relink_later`: after recomputing a date, re-derive the
-    alert lifecycle of the published dates after it."""
+    alert lifecycle of the published dates after it. `full`: compute the night from the
+    landed rows alone, not from the state kept by earlier nights (pipelines.state)."""
 
     snapshot_date: date
     push: bool = True
     relink_later: bool = True
     rotate_pseudonym_key: bool = False
+    full: bool = False
 
     @field_validator("snapshot_date")
     @classmethod

@@ -196,6 +196,7 @@ def step_snapshot(params: RunParameters, fresh: Result) -> Result:
         as_of=params.snapshot_date,
         key=key,
         data_as_of={s: date.fromisoformat(f["last_delivery"]) for s, f in fresh.items() if f["last_delivery"]},
+        full=params.full,
     )
     return result.counts()
 
