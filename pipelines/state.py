@@ -28,7 +28,7 @@ import json
 import logging
 import time
 from collections.abc import Mapping, Sequence
-from datetime import date
+from datetime import date, timedelta
 
 from pyspark.sql import DataFrame, SparkSession
 
@@ -149,13 +149,18 @@ def person_indicators(
     *,
     full: bool = False,
 ) -> dict[str, DataFrame]:
-    """Each delivered source's person indicators by person_id, from the state where it
-    holds them, else computed from `inputs` and kept. `read`: the bronze dates read of
-    each source (SnapshotResult.inputs). `full`: compute every source again."""
+    """The delivered sources' person indicators by person_id, from the state where it
+    holds them, else computed from `inputs` and kept. A source whose indicators compute
+    something else tomorrow (a window sliding by the day) is left out: its aggregates
+    could only serve this date again, and the night computes them in its own plan.
+    `read`: the bronze dates read of each source (SnapshotResult.inputs). `full`: compute
+    every source again."""
     code = _code_digest()
     found = {}
     for source in person_sources(indicators, inputs):
         computed, definition = person_aggregates(inputs, indicators, policy, as_of, source)
+        if definition != person_aggregates(inputs, indicators, policy, as_of + timedelta(days=1), source)[1]:
+            continue  # what they compute is the date's own (a window sliding by the day): nothing to keep
         key = state_key(definition, _deliveries(lake, source, read[source]), contracts[source], code)
         folder = state_root(lake) / source / key[:32]
         cached = None if full else _cached(spark, folder, key)
