@@ -36,10 +36,10 @@ import pipelines
 from pipelines.contracts import Contract
 from pipelines.lake import Lake, read_json, write_json
 from pipelines.policy import Policy
-from pipelines.profile.household import person_aggregates, person_sources
+from pipelines.profile.household import person_aggregates, person_definition, person_sources
 from pipelines.profile.indicators import Indicator
 from pipelines.storage import Location, listing, rename, restrict, rmtree
-from pipelines.tables import bronze_table
+from pipelines.tables import DELIVERY_RECORD, bronze_table
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +78,7 @@ def _deliveries(lake: Lake, source: str, dates: Sequence[str]) -> list[dict]:
     table = bronze_table(source)
     described = []
     for day in dates:
-        record = read_json(lake.path(table, date.fromisoformat(day)) / "_delivery.json") or {}
+        record = read_json(lake.path(table, date.fromisoformat(day)) / DELIVERY_RECORD) or {}
         files = [{k: f.get(k) for k in ("file", "bytes", "mtime_ns")} for f in record.get("files", [])]
         described.append({"extract_date": day, "files": files, "rows_kept": record.get("rows_kept")})
     return described
@@ -103,7 +103,10 @@ def _cached(spark: SparkSession, folder: Location, key: str) -> DataFrame | None
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         log.warning("state %s cannot be read (%s: %s); computing it again", folder, type(exc).__name__, first)
         return None
-    if record.get("key") != key or counted != record.get("rows"):
+    if record.get("key") != key:
+        log.warning("state %s was written for another digest; computing it again", folder)
+        return None
+    if counted != record.get("rows"):
         log.warning("state %s holds %d rows, not %s; computing it again", folder, counted, record.get("rows"))
         return None
     return rows
@@ -158,8 +161,8 @@ def person_indicators(
     code = _code_digest()
     found = {}
     for source in person_sources(indicators, inputs):
-        computed, definition = person_aggregates(inputs, indicators, policy, as_of, source)
-        if definition != person_aggregates(inputs, indicators, policy, as_of + timedelta(days=1), source)[1]:
+        definition = person_definition(indicators, policy, as_of, source)
+        if definition != person_definition(indicators, policy, as_of + timedelta(days=1), source):
             continue  # what they compute is the date's own (a window sliding by the day): nothing to keep
         key = state_key(definition, _deliveries(lake, source, read[source]), contracts[source], code)
         folder = state_root(lake) / source / key[:32]
@@ -168,5 +171,6 @@ def person_indicators(
             log.info("%s: person indicators from the state (%s)", source, folder.name)
             found[source] = cached
         else:
+            computed = person_aggregates(inputs, indicators, policy, as_of, source)
             found[source] = _keep(spark, lake, folder, computed, key, as_of)
     return found

@@ -67,6 +67,10 @@ SWAPPED_TABLES: tuple[Table, ...] = (*SNAPSHOT_TABLES, *REPORT_TABLES, PUSH_QUEU
 SOURCE_ZONES: tuple[Zone, ...] = ("bronze", "quarantine")
 
 
+# In each bronze partition: what was landed (files, counts), written by the landing.
+DELIVERY_RECORD = "_delivery.json"
+
+
 def bronze_table(source: str) -> Table:
     """A source's kept rows, typed by its contract, one partition per delivery."""
     return Table("bronze", source, "extract_date", source)

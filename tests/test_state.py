@@ -18,7 +18,7 @@ from pipelines.contracts import load_contracts
 from pipelines.ingest.run import ingest
 from pipelines.lake import Lake
 from pipelines.policy import load_policy
-from pipelines.profile.household import _Evaluation
+from pipelines.profile.household import person_definition
 from pipelines.profile.indicators import load_indicators
 from pipelines.settings import PROJECT_ROOT
 from pipelines.snapshot import build_snapshot
@@ -33,7 +33,7 @@ WIDOW_VILLAGE = "371481101002"  # H2, the widow alone: 300 of pension in each of
 
 
 def _definition(source: str, day: date) -> str:
-    return _Evaluation(INDICATORS, {}, {}, POLICY, day).person_definition(source)
+    return person_definition(INDICATORS, POLICY, day, source)
 
 
 def test_a_definition_changes_with_its_window_and_only_then():
@@ -46,7 +46,7 @@ def test_a_definition_changes_with_its_window_and_only_then():
     assert _definition("medical_settlements", D1) != _definition("medical_settlements", D2)
     # A setting the indicators read is part of what they compute.
     longer = POLICY.model_copy(update={"index": POLICY.index.model_copy(update={"income_window_months": 6})})
-    assert _Evaluation(INDICATORS, {}, {}, longer, D1).person_definition("social_security") != november[0]
+    assert person_definition(INDICATORS, longer, D1, "social_security") != november[0]
 
 
 def _states(lake: Path, source: str) -> list[Path]:

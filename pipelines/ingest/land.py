@@ -39,11 +39,9 @@ from pipelines.quality.expectations import (
 from pipelines.quality.gx_runner import validate_dataframe
 from pipelines.spark import broadcast_if_small
 from pipelines.storage import Location, local_copy, rmtree
-from pipelines.tables import bronze_table, quarantine_table
+from pipelines.tables import DELIVERY_RECORD, bronze_table, quarantine_table
 
 log = logging.getLogger(__name__)
-
-DELIVERY_RECORD = "_delivery.json"
 
 
 class AccountingError(RuntimeError):

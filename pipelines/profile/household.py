@@ -345,11 +345,15 @@ def person_sources(indicators: Sequence[Indicator], inputs: Mapping[str, DataFra
 
 def person_aggregates(
     inputs: Mapping[str, DataFrame], indicators: Sequence[Indicator], policy: Policy, as_of: date, source: str
-) -> tuple[DataFrame, str]:
-    """A source's person indicators by person_id (what `household_profiles` takes as
-    `found`), and the text of what they compute on `as_of` (`_Evaluation.person_definition`)."""
-    evaluation = _Evaluation(indicators, inputs, {}, policy, as_of)
-    return evaluation.person_aggregates(source), evaluation.person_definition(source)
+) -> DataFrame:
+    """A source's person indicators by person_id (what `household_profiles` takes as `found`)."""
+    return _Evaluation(indicators, inputs, {}, policy, as_of).person_aggregates(source)
+
+
+def person_definition(indicators: Sequence[Indicator], policy: Policy, as_of: date, source: str) -> str:
+    """The text of what a source's person indicators compute on `as_of`: over the same rows,
+    the same text gives the same result (`_Evaluation.person_definition`)."""
+    return _Evaluation(indicators, {}, {}, policy, as_of).person_definition(source)
 
 
 def household_profiles(
