@@ -15,6 +15,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+from pipelines.frames import local_frame
 from pipelines.lake import Lake
 from pipelines.storage import Location, relative
 from pipelines.tables import SNAPSHOT_TABLES, Table, source_tables
@@ -78,9 +79,9 @@ def compare_table(
     if left is None and right is None:
         return []
     if left is None:
-        left = spark.createDataFrame([], right.schema)  # type: ignore[union-attr]
+        left = local_frame(spark, [], right.schema)  # type: ignore[union-attr]
     if right is None:
-        right = spark.createDataFrame([], left.schema)
+        right = local_frame(spark, [], left.schema)
     columns = sorted(left.columns)
     if columns != sorted(right.columns):
         raise ValueError(f"{table}: the columns differ: {sorted(set(columns) ^ set(right.columns))}")

@@ -24,6 +24,7 @@ from pipelines.alerts.rules import apply_rules
 from pipelines.contracts import Contract
 from pipelines.contracts.derive import bronze_schema, partitioned_schema
 from pipelines.contracts.outputs import OutputContract, conform, output_contract
+from pipelines.frames import local_frame
 from pipelines.index.hardship import score
 from pipelines.lake import Lake, checkpoint, read_json, write_json
 from pipelines.policy import ConfigError, Policy
@@ -123,7 +124,7 @@ def _bronze(spark: SparkSession, lake: Lake, contract: Contract, dates: list[dat
     """Bronze partitions read with their explicit schema and their extract_date."""
     table, schema = bronze_table(contract.name), bronze_schema(contract)
     if not dates:
-        return spark.createDataFrame([], partitioned_schema(schema, table.partition))
+        return local_frame(spark, [], partitioned_schema(schema, table.partition))
     return lake.read_dates(spark, table, dates, schema)
 
 
@@ -183,7 +184,7 @@ def _lifecycle(
     (with an unchanged key this gives the very keys that were published)."""
     previous_date = _previous_run(lake, as_of)
     if previous_date is None:
-        empty = spark.createDataFrame([], outputs["alert_resolutions"].schema())
+        empty = local_frame(spark, [], outputs["alert_resolutions"].schema())
         return with_lifecycle(current, None, as_of, policy), empty, None
     previous = (
         lake.read(spark, RESTRICTED_ALERTS, previous_date, outputs["restricted_alerts"].schema())
@@ -262,7 +263,7 @@ def build_snapshot(
             "household_key", hmac_sha256_hex(F.col("household_id"), key)
         )
     else:
-        exceptions = spark.createDataFrame([], outputs["roll_exceptions"].schema())
+        exceptions = local_frame(spark, [], outputs["roll_exceptions"].schema())
     staging = lake.staging()
     try:
         log.info("snapshot %s: writing household profiles and alerts", as_of)

@@ -104,11 +104,22 @@ def run_sample(lake: Path, days: list[date], landing: Path | None = None) -> lis
     return output
 
 
+PYTHON_WORKERS_LOG = "python-workers.log"
+
+
 @pytest.fixture(scope="session")
 def sample_night(tmp_path_factory, prefect_server):
-    """The sample's night of SAMPLE_DATE in a fresh lake: the lake and what the run printed."""
+    """The sample's night of SAMPLE_DATE in a fresh lake: the lake and what the run printed.
+
+    Spark's Python workers are started through a script that first writes a line to
+    PYTHON_WORKERS_LOG beside the lake (the night should start none)."""
     lake = tmp_path_factory.mktemp("sample-night") / "lake"
-    [output] = run_sample(lake, [SAMPLE_DATE])
+    worker = lake.parent / "python-worker"
+    worker.write_text(f'#!/bin/sh\necho "$*" >> "{lake.parent / PYTHON_WORKERS_LOG}"\nexec "{sys.executable}" "$@"\n')
+    worker.chmod(0o755)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("PYSPARK_PYTHON", str(worker))
+        [output] = run_sample(lake, [SAMPLE_DATE])
     return lake, output
 
 

@@ -12,7 +12,7 @@ from datetime import date
 import pandas as pd
 
 from pipelines.settings import PROJECT_ROOT
-from tests.conftest import SAMPLE_DATE
+from tests.conftest import PYTHON_WORKERS_LOG, SAMPLE_DATE
 from tests.conftest import SAMPLE_KEY as KEY
 from tests.reference import reference_snapshot
 
@@ -166,3 +166,12 @@ def test_no_id_number_or_name_in_the_run_records(sample_night):
         text = path.read_text(encoding="utf-8", errors="replace")
         leaked = [s for s in secrets if s in text]
         assert not leaked, f"{path.relative_to(lake)} shows personal data ({len(leaked)} values)"
+
+
+def test_the_night_starts_no_python_worker(sample_night):
+    """Every step runs in the JVM: Spark never starts its Python worker processes (three
+    of about 60 MB each on the sample's night). tests/test_frames.py shows that the
+    script that logs them does log a worker when one is started."""
+    lake, _ = sample_night
+    log = lake.parent / PYTHON_WORKERS_LOG
+    assert not log.exists(), f"Spark started Python workers: {log.read_text()[:500]}"

@@ -12,6 +12,8 @@ from pyspark import StorageLevel
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from pipelines.frames import local_frame
+
 
 def rank_within_scope(df: DataFrame, scope: str, order: list) -> DataFrame:
     """Add `rank` (1 = first by `order` within `scope`) and `scope_size`. `order` must be a
@@ -29,7 +31,7 @@ def rank_within_scope(df: DataFrame, scope: str, order: list) -> DataFrame:
     for part in parts:
         offsets_rows.append((part["_part"], part["first"], before))
         before += part["n"]
-    offsets = df.sparkSession.createDataFrame(offsets_rows, "_part int, _first_row long, _before long")
+    offsets = local_frame(df.sparkSession, offsets_rows, "_part int, _first_row long, _before long")
     with_position = positioned.join(F.broadcast(offsets), on="_part", how="inner").select(
         "*", (F.col("_before") + F.col("_row") - F.col("_first_row")).alias("_position")
     )

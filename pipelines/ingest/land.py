@@ -22,6 +22,7 @@ from pyspark.sql import types as T
 
 from pipelines.contracts import Contract
 from pipelines.contracts.derive import bronze_schema, partitioned_schema, quarantine_schema
+from pipelines.frames import local_frame
 from pipelines.ingest.decode import CheckedFile, DeliveryError, check_and_decode, column_positions
 from pipelines.ingest.deliveries import Delivery
 from pipelines.ingest.lines import read_numbered_lines
@@ -300,7 +301,7 @@ class SourceLanding:
             part = f"extract_date={d.extract_date.isoformat()}"
             bronze_part = staged["bronze"] / part
             if not bronze_part.exists():  # every row of this delivery was quarantined
-                self.spark.createDataFrame([], schema).write.parquet(str(bronze_part))
+                local_frame(self.spark, [], schema).write.parquet(str(bronze_part))
             result = results[d.extract_date]
             write_json(
                 bronze_part / DELIVERY_RECORD,

@@ -23,6 +23,7 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+from pipelines.frames import local_frame
 from pipelines.policy import Policy
 from pipelines.profile.indicators import (
     HOUSEHOLD_COLUMNS,
@@ -68,7 +69,7 @@ def standards_table(spark: SparkSession, policy: Policy, as_of: date) -> DataFra
         amount = policy.standard("*", rtype, as_of)
         if amount is not None:
             rows.append(("*", code, amount))
-    return spark.createDataFrame(rows, "county string, residence_type string, dibao_standard double")
+    return local_frame(spark, rows, "county string, residence_type string, dibao_standard double")
 
 
 def lookup_tables(
@@ -83,7 +84,8 @@ def lookup_tables(
         rows = [(county, item, value) for county, item, value in policy.farm_returns_on(as_of, items)]
         rows += [("*", item, v) for item in items if (v := policy.farm_return("*", item, as_of)) is not None]
         _, match, column = LOOKUPS["farm_net_returns"]
-        tables["farm_net_returns"] = spark.createDataFrame(
+        tables["farm_net_returns"] = local_frame(
+            spark,
             [(c, m, Decimal(str(v)).quantize(Decimal("0.01"))) for c, m, v in rows],
             f"county string, {match} string, {column} decimal(12,2)",
         )

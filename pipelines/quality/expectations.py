@@ -11,6 +11,7 @@ from pyspark.sql import functions as F
 
 from pipelines.contracts import Contract
 from pipelines.contracts.types import missing_reason, not_in_codes_reason
+from pipelines.frames import local_frame
 from pipelines.quality.gx_runner import ExpectationOutcome, ExpectationSpec
 
 ORPHAN_FLAG = "_is_orphan"
@@ -148,8 +149,9 @@ def with_orphan_flag(bronze: DataFrame, column: str, reference_ids: DataFrame) -
 
 def with_row_count_change(bronze: DataFrame, change: dict[date, float]) -> DataFrame:
     """Attach to every row its delivery's row count relative to the previous delivery."""
-    spark = bronze.sparkSession
-    table = spark.createDataFrame(
-        [(d, float(r)) for d, r in change.items()], f"extract_date date, {DELIVERY_ROWS_CHANGE} double"
+    table = local_frame(
+        bronze.sparkSession,
+        [(d, float(r)) for d, r in change.items()],
+        f"extract_date date, {DELIVERY_ROWS_CHANGE} double",
     )
     return bronze.join(F.broadcast(table), on="extract_date", how="left")
