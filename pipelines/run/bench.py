@@ -58,9 +58,10 @@ def cached_city(cache: Path, households: int, seed: int, as_of: date) -> Path:
     return landing
 
 
-def _tree_rss_bytes(root: int) -> int:
-    """Resident memory of a process and all its descendants, from /proc."""
-    processes = {}
+def _tree_rss_by_kind(root: int) -> dict[str, int]:
+    """Resident memory of a process and all its descendants, from /proc, in bytes by kind
+    of process (`process_kind`)."""
+    processes, commands = {}, {}
     for entry in os.scandir("/proc"):
         if not entry.name.isdigit():
             continue
@@ -69,20 +70,46 @@ def _tree_rss_bytes(root: int) -> int:
                 fields = fh.read().rsplit(")", 1)[1].split()
             with open(f"/proc/{entry.name}/statm") as fh:
                 statm = tuple(int(x) for x in fh.read().split())
+            with open(f"/proc/{entry.name}/cmdline", "rb") as fh:
+                command = fh.read(4096).decode(errors="replace").split("\0")
         except (OSError, IndexError, ValueError):
             continue  # the process ended meanwhile
         processes[int(entry.name)] = (int(fields[1]), statm)
-    return tree_rss_pages(processes, root) * os.sysconf("SC_PAGE_SIZE")
+        commands[int(entry.name)] = command
+    page = os.sysconf("SC_PAGE_SIZE")
+    by_kind: dict[str, int] = {}
+    for pid, pages in tree_rss_pages_by_process(processes, root).items():
+        kind = "lipmon" if pid == root else process_kind(commands.get(pid, []))
+        by_kind[kind] = by_kind.get(kind, 0) + pages * page
+    return by_kind
+
+
+def process_kind(command: list[str]) -> str:
+    """What a process of a night's tree is, from its command line: the JVM, Prefect's
+    temporary server, Spark's Python workers, or another."""
+    program = Path(command[0]).name if command and command[0] else ""
+    if program == "java":
+        return "jvm"
+    if "uvicorn" in command and any("prefect" in arg for arg in command):
+        return "prefect server"
+    if any(arg.startswith("pyspark.") for arg in command):
+        return "spark python workers"
+    return "other"
 
 
 def tree_rss_pages(processes: dict[int, tuple[int, tuple[int, ...]]], root: int) -> int:
-    """Resident pages of `root` and its descendants, given each process's parent and
-    /proc statm (size, resident, shared, text, lib, data, dirty, in pages).
+    """Resident pages of `root` and its descendants (see tree_rss_pages_by_process)."""
+    return sum(tree_rss_pages_by_process(processes, root).values())
+
+
+def tree_rss_pages_by_process(processes: dict[int, tuple[int, tuple[int, ...]]], root: int) -> dict[int, int]:
+    """Resident pages of `root` and of each of its descendants, given each process's parent
+    and /proc statm (size, resident, shared, text, lib, data, dirty, in pages).
 
     A child whose statm is exactly its parent's is one just forked, or spawned and not yet
     running its own program (Java starts every subprocess so): it shares its parent's
-    pages and is counted once, with the parent, not twice."""
-    total = 0
+    pages and is counted once, with the parent, not twice (it is left out)."""
+    pages = {}
     for pid, (parent, statm) in processes.items():
         p = pid
         while p not in (root, 0, 1) and p in processes:
@@ -91,22 +118,25 @@ def tree_rss_pages(processes: dict[int, tuple[int, tuple[int, ...]]], root: int)
             continue
         if pid != root and parent in processes and processes[parent][1] == statm:
             continue
-        total += statm[1]
-    return total
+        pages[pid] = statm[1]
+    return pages
 
 
 def measured(command: list[str], log_file: Path, env: dict[str, str] | None = None, interval: float = 0.5) -> dict:
-    """Run a command, sampling the memory of its process tree; wall time and peak memory."""
+    """Run a command, sampling the memory of its process tree: wall time, peak memory, and
+    the memory of each kind of process at that peak."""
     started = time.monotonic()
     with open(log_file, "w") as log:
         process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})})
-        peak = 0
+        peak: dict[str, int] = {}
         stop = threading.Event()
 
         def sample() -> None:
             nonlocal peak
             while not stop.is_set():
-                peak = max(peak, _tree_rss_bytes(process.pid))
+                now = _tree_rss_by_kind(process.pid)
+                if sum(now.values()) > sum(peak.values()):
+                    peak = now
                 stop.wait(interval)
 
         sampler = threading.Thread(target=sample, daemon=True)
@@ -117,7 +147,8 @@ def measured(command: list[str], log_file: Path, env: dict[str, str] | None = No
     return {
         "exit_code": code,
         "wall_seconds": round(time.monotonic() - started, 2),
-        "peak_tree_rss_bytes": peak,
+        "peak_tree_rss_bytes": sum(peak.values()),
+        "peak_rss_bytes_by_process": dict(sorted(peak.items(), key=lambda kv: -kv[1])),
         "log": str(log_file),
     }
 
