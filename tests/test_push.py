@@ -29,6 +29,7 @@ from pipelines.push.database import DatabaseSink
 from pipelines.push.deliver import push_queued
 from pipelines.push.ledger import Ledger
 from pipelines.push.outbox import OutboxSink
+from pipelines.push.queue import QueueError, read_queue
 from pipelines.push.sink import PushFailed
 from pipelines.push.webhook import WebhookSink, backoff_delay
 from pipelines.tables import PUSH_QUEUE
@@ -229,6 +230,45 @@ def test_webhook_gives_up_after_its_budget_and_the_next_run_sends_what_stayed_qu
         sink.close()
     assert report.delivered == {"2026-11-28": 5}
     assert Counter(receiver.keys()) == Counter(m["idempotency_key"] for m in sent)
+
+
+def test_the_push_holds_a_batch_in_memory_not_the_whole_queue(tmp_path, monkeypatch):
+    """40 queued messages in batches of 4: the queue is read once whole to check and count
+    it, then again as it is sent, so when the k-th batch reaches the sink 40 + 4k messages
+    have been read (holding the queue would have read all 40, once, before the first)."""
+    import pipelines.push.deliver as deliver
+
+    lake = Lake(tmp_path / "lake")
+    queue(lake, [message(n) for n in range(1, 41)])
+    read = 0
+
+    def counted(*args):
+        nonlocal read
+        for m in read_queue(*args):
+            read += 1
+            yield m
+
+    monkeypatch.setattr(deliver, "read_queue", counted)
+    seen: list[int] = []
+
+    class Counting(OutboxSink):
+        def deliver(self, messages):
+            seen.append(read)
+            return super().deliver(messages)
+
+    report = push_queued(lake, Counting(tmp_path / "outbox"), CONTRACT, batch_size=4)
+    assert seen == [44, 48, 52, 56, 60, 64, 68, 72, 76, 80]
+    assert report.delivered == {"2026-11-28": 40} and report.queued == 40
+
+
+def test_a_message_outside_the_contract_stops_the_push_before_anything_is_sent(tmp_path):
+    lake = Lake(tmp_path / "lake")
+    bad = message(7)
+    del bad["rank"]
+    queue(lake, [message(n) for n in range(1, 7)] + [bad])
+    with pytest.raises(QueueError, match=r"part-00000.json:7: fields differ .* missing \['rank'\]"):
+        push_queued(lake, OutboxSink(tmp_path / "outbox"), CONTRACT, batch_size=2)
+    assert not (tmp_path / "outbox").exists() and Ledger(lake, DAY).delivered() == set()
 
 
 def test_webhook_does_not_retry_a_refusal(tmp_path):

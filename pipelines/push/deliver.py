@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import asdict, dataclass, field
+from itertools import islice
 
 from pipelines.contracts.outputs import OutputContract
 from pipelines.lake import Lake, checkpoint
@@ -40,21 +41,25 @@ def push_queued(lake: Lake, sink: Sink, contract: OutputContract, *, batch_size:
     for day in queued_dates(lake):
         ledger = Ledger(lake, day)
         recorded = ledger.delivered()
-        pending = []
+        # Two passes over the date's queue: the first checks every message against the
+        # contract (a bad one stops the push before anything is sent) and counts what is to
+        # send; the second sends it batch by batch. Only a batch is ever held in memory, not
+        # the date's whole queue (55,000 messages on a 200,000-household city's first night).
+        to_send = 0
         for message in read_queue(lake, day, contract):
             report.queued += 1
             if message["idempotency_key"] in recorded:
                 report.already_delivered += 1
             else:
-                pending.append(message)
+                to_send += 1
+        pending = (m for m in read_queue(lake, day, contract) if m["idempotency_key"] not in recorded)
         sent = 0
-        for start in range(0, len(pending), batch_size):
-            batch = pending[start : start + batch_size]
+        while batch := list(islice(pending, batch_size)):
             try:
                 accepted = set(sink.deliver(batch))
             except PushFailed as exc:
                 raise PushFailed(
-                    f"{exc}; {len(pending) - sent} message(s) of {day} stay queued for the next run that pushes"
+                    f"{exc}; {to_send - sent} message(s) of {day} stay queued for the next run that pushes"
                 ) from exc
             checkpoint("push:before-ledger")
             ledger.record([m for m in batch if m["idempotency_key"] in accepted], sink.name)
@@ -62,10 +67,10 @@ def push_queued(lake: Lake, sink: Sink, contract: OutputContract, *, batch_size:
             if len(accepted) < len(batch):
                 raise PushFailed(
                     f"{sink.name} {sink.where()} accepted {len(accepted)} of a batch of {len(batch)}; "
-                    f"{len(pending) - sent} message(s) of {day} stay queued"
+                    f"{to_send - sent} message(s) of {day} stay queued"
                 )
         drop_queue(lake, day)
-        if pending:
+        if to_send:
             report.delivered[day.isoformat()] = sent
             log.info("pushed %d message(s) of %s to %s %s", sent, day, sink.name, sink.where())
     return report
