@@ -42,18 +42,20 @@ SPARK_SETTINGS: dict[str, str] = {
 # an unusual delivery cannot exhaust the driver's memory.
 BROADCAST_MAX_ROWS = 2_000_000
 
-# The driver's heap unless LIPMON_DRIVER_MEMORY says otherwise: a small city's year of
-# deliveries (under SMALL_LANDING_BYTES, about 20,000 households) runs in a quarter of the
-# heap a large one needs, and a heap that is not needed is still taken by the JVM before
-# it collects (the 1,000-household bench city: 5.0 GB peak with 4g, 2.6 GB with 1g, no slower).
+# The driver's heap unless LIPMON_DRIVER_MEMORY says otherwise: a city's year of
+# deliveries under SMALL_LANDING_BYTES (up to about 350,000 households) runs in a quarter
+# of the heap a large one needs, and a heap that is not needed is still taken by the JVM
+# before it collects. The 1,000-household bench city: 5.0 GB peak with 4g, 2.6 GB with 1g;
+# the 200,000-household one (563 MB of deliveries): 6.4-6.7 GB with 4g, 2.8 GB with the
+# small JVM below, and no slower (docs/performance.md).
 DRIVER_MEMORY = "4g"
 SMALL_DRIVER_MEMORY = "1g"
-SMALL_LANDING_BYTES = 64 * 1024 * 1024
+SMALL_LANDING_BYTES = 1024 * 1024 * 1024
 
 # Every JVM: let the JIT compile large methods. The row checks' generated code exceeds
 # HotSpot's 8 KB limit, and without this it runs in the bytecode interpreter, several times slower.
 JAVA_OPTIONS = "-XX:-DontCompileHugeMethods"
-# The small heap's JVM, for a night that is mostly fixed costs:
+# The small heap's JVM, for a small or middling city's night:
 # - the serial collector: G1's own structures (64 MB) and its habit of committing the whole
 #   heap are for large heaps and many cores;
 # - a young generation of 96 MB: short-lived garbage is collected before it has touched

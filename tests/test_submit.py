@@ -143,9 +143,9 @@ def test_the_driver_heap_follows_the_size_of_the_deliveries_unless_the_operator_
     (small / "residents.csv").write_bytes(b"x" * 1000)
     large = tmp_path / "large" / "residents" / "2026-11-28"
     large.mkdir(parents=True)
-    for part in ("a.csv", "b.csv"):  # 2 x 40 MB, sparse: more than 64 MB delivered
+    for part in ("a.csv", "b.csv"):  # 2 x 600 MB, sparse: more than 1 GB delivered
         with open(large / part, "wb") as fh:
-            fh.truncate(40 * 1024 * 1024)
+            fh.truncate(600 * 1024 * 1024)
     assert driver_memory(tmp_path / "small") == "1g"
     assert driver_memory(tmp_path / "large") == "4g"
     assert driver_memory(None) == "4g"  # no landing named (tests, a lake read alone)
