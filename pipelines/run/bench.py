@@ -61,7 +61,7 @@ def cached_city(cache: Path, households: int, seed: int, as_of: date) -> Path:
 def _tree_rss_by_kind(root: int) -> dict[str, int]:
     """Resident memory of a process and all its descendants, from /proc, in bytes by kind
     of process (`process_kind`)."""
-    processes, commands = {}, {}
+    processes = {}
     for entry in os.scandir("/proc"):
         if not entry.name.isdigit():
             continue
@@ -70,18 +70,24 @@ def _tree_rss_by_kind(root: int) -> dict[str, int]:
                 fields = fh.read().rsplit(")", 1)[1].split()
             with open(f"/proc/{entry.name}/statm") as fh:
                 statm = tuple(int(x) for x in fh.read().split())
-            with open(f"/proc/{entry.name}/cmdline", "rb") as fh:
-                command = fh.read(4096).decode(errors="replace").split("\0")
         except (OSError, IndexError, ValueError):
             continue  # the process ended meanwhile
         processes[int(entry.name)] = (int(fields[1]), statm)
-        commands[int(entry.name)] = command
     page = os.sysconf("SC_PAGE_SIZE")
     by_kind: dict[str, int] = {}
     for pid, pages in tree_rss_pages_by_process(processes, root).items():
-        kind = "lipmon" if pid == root else process_kind(commands.get(pid, []))
+        kind = "lipmon" if pid == root else process_kind(_command_line(pid))
         by_kind[kind] = by_kind.get(kind, 0) + pages * page
     return by_kind
+
+
+def _command_line(pid: int) -> list[str]:
+    """A process's program and arguments (empty if it has ended)."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as fh:
+            return fh.read(4096).decode(errors="replace").split("\0")
+    except OSError:
+        return []
 
 
 def process_kind(command: list[str]) -> str:
@@ -95,11 +101,6 @@ def process_kind(command: list[str]) -> str:
     if any(arg.startswith("pyspark.") for arg in command):
         return "spark python workers"
     return "other"
-
-
-def tree_rss_pages(processes: dict[int, tuple[int, tuple[int, ...]]], root: int) -> int:
-    """Resident pages of `root` and its descendants (see tree_rss_pages_by_process)."""
-    return sum(tree_rss_pages_by_process(processes, root).values())
 
 
 def tree_rss_pages_by_process(processes: dict[int, tuple[int, tuple[int, ...]]], root: int) -> dict[int, int]:
