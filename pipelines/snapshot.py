@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -128,26 +128,55 @@ def _bronze(spark: SparkSession, lake: Lake, contract: Contract, dates: list[dat
     return lake.read_dates(spark, table, dates, schema)
 
 
+class SourcesAsOf(Mapping[str, DataFrame]):
+    """Each delivered source as of the snapshot date, by contract name, assembled when it
+    is first asked for. A snapshot source is its latest partition; an incremental source's
+    latest row per key costs a pass over a year of its deliveries (every key hashed and
+    counted), which a night whose person indicators of the source come from the state
+    never needs. Membership and the dates read are known without touching the data."""
+
+    def __init__(self, spark: SparkSession, lake: Lake, contracts: dict[str, Contract], as_of: date) -> None:
+        self._spark, self._lake, self._contracts, self._as_of = spark, lake, contracts, as_of
+        self._frames: dict[str, DataFrame] = {}
+        self.dates: dict[str, list[date]] = {}
+        for name, contract in contracts.items():
+            dates = [d for d in lake.dates(bronze_table(name)) if d <= as_of]
+            if not dates and not contract.delivery.required:
+                continue  # never delivered: absent (the quality gate has recorded it so)
+            if contract.delivery.mode == "snapshot":
+                if not dates:
+                    raise MissingInput(f"no {name} delivery landed on or before {as_of}")
+                dates = dates[-1:]
+            self.dates[name] = dates
+
+    def __getitem__(self, name: str) -> DataFrame:
+        if name not in self._frames:
+            contract, dates = self._contracts[name], self.dates[name]
+            bronze = _bronze(self._spark, self._lake, contract, dates)
+            if contract.delivery.mode == "snapshot":
+                self._frames[name] = bronze
+            else:
+                # Cached (the caller's clearCache releases it): counted here, then joined twice.
+                repeated = repeated_key_hashes(bronze, contract, self._as_of).persist(StorageLevel.MEMORY_AND_DISK)
+                self._frames[name] = incremental_as_of(bronze, contract, self._as_of, broadcast_if_small(repeated))
+        return self._frames[name]
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.dates
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.dates)
+
+    def __len__(self) -> int:
+        return len(self.dates)
+
+
 def read_inputs(
     spark: SparkSession, lake: Lake, contracts: dict[str, Contract], as_of: date, result: SnapshotResult
-) -> dict[str, DataFrame]:
-    """Each source as of the snapshot date: the latest snapshot, or the incremental union."""
-    inputs = {}
-    for name, contract in contracts.items():
-        dates = [d for d in lake.dates(bronze_table(name)) if d <= as_of]
-        if not dates and not contract.delivery.required:
-            continue  # never delivered: absent (the quality gate has recorded it so)
-        if contract.delivery.mode == "snapshot":
-            if not dates:
-                raise MissingInput(f"no {name} delivery landed on or before {as_of}")
-            dates = dates[-1:]
-            inputs[name] = _bronze(spark, lake, contract, dates)
-        else:
-            bronze = _bronze(spark, lake, contract, dates)
-            # Cached (the caller's clearCache releases it): counted here, then joined twice.
-            repeated = repeated_key_hashes(bronze, contract, as_of).persist(StorageLevel.MEMORY_AND_DISK)
-            inputs[name] = incremental_as_of(bronze, contract, as_of, broadcast_if_small(repeated))
-        result.inputs[name] = [d.isoformat() for d in dates]
+) -> SourcesAsOf:
+    """Each source as of the snapshot date (`SourcesAsOf`); the dates read go to `result`."""
+    inputs = SourcesAsOf(spark, lake, contracts, as_of)
+    result.inputs = {name: [d.isoformat() for d in dates] for name, dates in inputs.dates.items()}
     return inputs
 
 

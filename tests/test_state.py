@@ -114,6 +114,21 @@ def test_a_damaged_state_is_computed_again(spark, city):
     assert len(pd.read_parquet(state / "rows")) == 4
 
 
+def test_a_night_the_state_answers_never_reads_the_sources_rows(spark, city):
+    """The payments' rows (a year of them, in a city) are not read, not even to choose
+    the latest row of each key, when their person indicators come from the state."""
+    _, lake, _ = city
+    assert _night(spark, lake, D1)["pension_income"] == pytest.approx(50.0)
+    payments = sorted((lake / "bronze" / "social_security").rglob("*.parquet"))
+    assert payments
+    for path in payments:  # any read of the payments' rows now fails
+        path.write_bytes(b"PAR1 not a parquet file")
+        (path.parent / f".{path.name}.crc").unlink(missing_ok=True)
+    assert _night(spark, lake, D2)["pension_income"] == pytest.approx(50.0)
+    with pytest.raises(Exception, match="(?i)parquet"):
+        _night(spark, lake, D2, full=True)
+
+
 def test_nights_with_the_state_equal_nights_computed_from_bronze(spark, city, tmp_path):
     """Two nights in order with the state, against each computed with --full in a copy of
     the same landed lake: every published table equal, row for row."""
