@@ -32,6 +32,7 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from pipelines.alerts.rank import rank_within_scope
+from pipelines.columns import labels_where
 from pipelines.policy import Policy
 
 TOP_INDEX, LOW_INCOME, EXIT_REVIEW, SPOT_CHECK = "TOP_INDEX", "LOW_INCOME", "EXIT_REVIEW", "SPOT_CHECK"
@@ -43,10 +44,6 @@ DIBAO, MARGINAL, RIGID_EXPENDITURE, TEKUN, RELAPSE_RISK = (
     "RELAPSE_RISK",
 )
 URGENT, SAFETY_NET, CARE, WATCH = "URGENT", "SAFETY_NET", "CARE", "WATCH"
-
-
-def _labels(conditions: list[tuple[Column, str]]) -> Column:
-    return F.array_compact(F.array(*[F.when(cond, F.lit(label)) for cond, label in conditions]))
 
 
 def _low_income(per_capita_income: Column, policy: Policy) -> list[tuple[Column, str]]:
@@ -93,7 +90,7 @@ def exit_reasons(policy: Policy) -> Column:
         F.col("income") - declared
         > F.greatest(review.understated_share * declared, F.lit(float(review.understated_min_yuan)))
     )
-    reasons = _labels(
+    reasons = labels_where(
         [
             (F.coalesce(F.col("income_ratio") >= line, F.lit(False)), "income_above_line"),
             (F.size(F.col("asset_flags")) > 0, "asset"),
@@ -137,10 +134,10 @@ def apply_rules(scored: DataFrame, policy: Policy, spot_number: Column | None = 
     k = F.ceil(F.lit(policy.alerts.top_share) * F.col("scope_size"))
     no_assets = F.size(F.col("asset_flags")) == 0
     income, formal = F.col("income"), F.col("formal_income")
-    categories = _labels(_categories(income, no_assets, policy))
+    categories = labels_where(_categories(income, no_assets, policy))
     drawn = F.lit(False) if spot_number is None else spot_number < policy.spot_check.share
     spot_check = F.col("programme").isNotNull() & F.col("roll_credit") & drawn
-    rules = _labels(
+    rules = labels_where(
         [
             (F.col("rank") <= k, TOP_INDEX),
             *_low_income(F.col("per_capita_income"), policy),
@@ -149,8 +146,10 @@ def apply_rules(scored: DataFrame, policy: Policy, spot_number: Column | None = 
         ]
     )
     # Computed again without the asset test, and on formal income alone: what they changed.
-    ignoring_assets = _labels(_categories(income, F.lit(True), policy))
-    on_formal_income = _labels([*_low_income(formal / F.col("size"), policy), *_categories(formal, no_assets, policy)])
+    ignoring_assets = labels_where(_categories(income, F.lit(True), policy))
+    on_formal_income = labels_where(
+        [*_low_income(formal / F.col("size"), policy), *_categories(formal, no_assets, policy)]
+    )
     ruled = ranked.select(
         "*",
         F.round(100.0 * (F.col("scope_size") - F.col("rank")) / F.col("scope_size"), 4).alias("percentile"),

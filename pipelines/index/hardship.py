@@ -12,6 +12,7 @@ from __future__ import annotations
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
+from pipelines.columns import labels_where
 from pipelines.policy import Policy
 from pipelines.policy.config import COMPONENTS
 
@@ -44,8 +45,11 @@ def top_reasons(weighted: dict[str, Column], count: int) -> Column:
             for i, (name, value) in enumerate(weighted.items())
         ]
     )
-    ranked = F.filter(F.array_sort(entries), lambda e: e["neg"] < 0)
-    return F.slice(F.transform(ranked, lambda e: e["component"]), 1, count)
+    # Sorted by (-contribution, order): the contributing ones first, largest first (an
+    # entry whose contribution is null sorts first, and is left out like a zero one).
+    ranked = F.sort_array(entries)
+    chosen = labels_where([(ranked[i]["neg"] < 0, ranked[i]["component"]) for i in range(len(weighted))])
+    return F.slice(chosen, 1, count)
 
 
 def score(profiles: DataFrame, policy: Policy) -> DataFrame:

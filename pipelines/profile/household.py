@@ -19,10 +19,12 @@ from collections.abc import Mapping, Sequence
 from datetime import date, timedelta
 from decimal import Decimal
 
+from pyspark import StorageLevel
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+from pipelines.columns import labels_where
 from pipelines.frames import local_frame
 from pipelines.policy import Policy
 from pipelines.profile.indicators import (
@@ -272,7 +274,8 @@ class _Evaluation:
     def households(self, households: DataFrame, members: DataFrame) -> DataFrame:
         """The households with the indicators from household-keyed sources and the
         household expressions. A source's rows of a household with no registered member
-        are ignored (the join to the households)."""
+        are ignored (the join to the households). `members`: the registered members'
+        person_id and household_id."""
         context = households.select(*[c for c in HOUSEHOLD_COLUMNS if c in households.columns])
         for source, group in self._by_source("household").items():
             if source not in self.inputs:
@@ -334,7 +337,7 @@ def _flag_sets(indicators: Sequence[Indicator]) -> list[str]:
 def _flag_set(indicators: Sequence[Indicator], name: str) -> Column:
     """The labels of the set's flags that hold, in label order."""
     flags = sorted((i.flag.label, i.name) for i in indicators if i.flag and i.flag.set == name)
-    return F.array_compact(F.array(*[F.when(F.col(indicator), F.lit(label)) for label, indicator in flags]))
+    return labels_where([(F.col(indicator), label) for label, indicator in flags])
 
 
 def person_sources(indicators: Sequence[Indicator], inputs: Mapping[str, DataFrame]) -> list[str]:
@@ -372,7 +375,8 @@ def household_profiles(
     `found`: a source's person indicators computed already (`person_aggregates`), used
     instead of its rows."""
     evaluation = _Evaluation(indicators, inputs, lookups, policy, as_of, found)
-    members = evaluation.members(registered_members(inputs["residents"], as_of))
+    registered = registered_members(inputs["residents"], as_of)
+    members = evaluation.members(registered)
     # The head represents the household; without a registered head, the smallest person_id.
     representative = F.struct(F.when(F.col("relation_to_head") == HEAD, 0).otherwise(1), F.col("person_id"))
     households = members.groupBy("household_id").agg(
@@ -419,5 +423,10 @@ def household_profiles(
             F.coalesce(F.col("_s"), F.col("_s_any")).alias("dibao_standard"),
             *declared,
         )
+        # Read twice: joined with the household sources, and the context their rows are
+        # matched against (county, size, standard). Cached, the members are aggregated once.
+        .persist(StorageLevel.MEMORY_AND_DISK)
     )
-    return evaluation.households(profiled, members)
+    # A household source's rows reach their household through the registry alone: the
+    # members' person indicators would only be joined again (a second pass over them).
+    return evaluation.households(profiled, registered.select("person_id", "household_id"))
