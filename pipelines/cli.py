@@ -227,7 +227,7 @@ def build_parser() -> argparse.ArgumentParser:
 def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
     from pipelines.contracts import load_contracts
     from pipelines.ingest.run import ingest, summary_lines
-    from pipelines.lake import Lake
+    from pipelines.lake import Lake, city_residents
     from pipelines.spark import build_spark
     from pipelines.storage import is_remote
 
@@ -236,9 +236,10 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
         raise UsageError(f"--landing {settings.landing}: no such folder")
     contracts = load_contracts(settings.contracts_dir)
     # A lake at a URI is reached through Spark's JVM: the session (with its settings) first.
-    spark = build_spark(settings.master, landing=settings.landing) if is_remote(settings.lake) else None
+    residents = city_residents(settings.landing, settings.lake)
+    spark = build_spark(settings.master, residents=residents) if is_remote(settings.lake) else None
     with LakeLease(settings.lake, command="ingest", date=as_of.isoformat()):
-        spark = spark or build_spark(settings.master, landing=settings.landing)
+        spark = spark or build_spark(settings.master, residents=residents)
         report = ingest(spark, Lake(settings.lake), settings.landing, contracts, as_of=as_of, force=args.force)
     print("\n".join(summary_lines(report)))
     print(f"report: {Lake(settings.lake).run_dir(as_of) / 'ingest.json'}")

@@ -19,9 +19,11 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from pipelines.storage import Location, glob, listing, rename, restrict, rmtree, write_atomically
-from pipelines.tables import SOURCE_ZONES, Table
+from pipelines.storage import Location, glob, is_remote, listing, rename, restrict, rmtree, write_atomically
+from pipelines.tables import DELIVERY_RECORD, SOURCE_ZONES, Table, bronze_table
 
+# The full registry extract (weekly, every resident): its lines measure the city.
+REGISTRY = "residents"
 # In runs/D/: written last by a run that published everything; withdrawn when a run of D starts.
 SUCCESS_MARKER = "_SUCCESS"
 
@@ -222,3 +224,40 @@ def read_json(path: Location) -> dict | None:
         return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
+
+
+def city_residents(landing: Path | None, lake: Location | None) -> int | None:
+    """The size of the city, for sizing the driver (pipelines.spark.driver_memory): the
+    lines of its newest registry extract, the larger of the lake's newest landed one (its
+    delivery record) and the landing folder's newest one (counted up to
+    SMALL_CITY_RESIDENTS lines, enough to decide). None when neither holds one, and for a
+    lake at a URI, which only Spark's JVM can read."""
+    from pipelines.spark import SMALL_CITY_RESIDENTS  # here: the lake's layout alone needs no Spark
+
+    found = []
+    if lake is not None and not is_remote(lake):
+        registry = Lake(lake)
+        dates = registry.dates(bronze_table(REGISTRY))
+        record = read_json(registry.path(bronze_table(REGISTRY), dates[-1]) / DELIVERY_RECORD) if dates else None
+        if record and isinstance(record.get("rows_read"), int):
+            found.append(record["rows_read"])
+    if landing is not None and (landing / REGISTRY).is_dir():
+        extracts = sorted(p for p in (landing / REGISTRY).iterdir() if p.is_dir() and not p.name.startswith((".", "_")))
+        if extracts:
+            found.append(_data_lines(extracts[-1], SMALL_CITY_RESIDENTS))
+    return max(found) if found else None
+
+
+def _data_lines(folder: Path, limit: int) -> int:
+    """Lines after the header of the delivery's files, counted until they pass `limit`."""
+    lines = 0
+    for path in sorted(folder.iterdir()):
+        if not path.is_file() or path.name.startswith((".", "_")):
+            continue
+        with open(path, "rb") as fh:
+            lines -= 1  # the header
+            while chunk := fh.read(1 << 20):
+                lines += chunk.count(b"\n")
+                if lines > limit:
+                    return lines
+    return max(lines, 0)

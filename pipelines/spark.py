@@ -42,15 +42,16 @@ SPARK_SETTINGS: dict[str, str] = {
 # an unusual delivery cannot exhaust the driver's memory.
 BROADCAST_MAX_ROWS = 2_000_000
 
-# The driver's heap unless LIPMON_DRIVER_MEMORY says otherwise: a city's year of
-# deliveries under SMALL_LANDING_BYTES (up to about 350,000 households) runs in a quarter
-# of the heap a large one needs, and a heap that is not needed is still taken by the JVM
-# before it collects. The 1,000-household bench city: 5.0 GB peak with 4g, 2.6 GB with 1g;
-# the 200,000-household one (563 MB of deliveries): 6.4-6.7 GB with 4g, 2.8 GB with the
-# small JVM below, and no slower (docs/performance.md).
+# The driver's heap unless LIPMON_DRIVER_MEMORY says otherwise: a city whose registry
+# extract has under SMALL_CITY_RESIDENTS lines (up to about 330,000 households) runs in a
+# quarter of the heap a large one needs, and a heap that is not needed is still taken by
+# the JVM before it collects. The 1,000-household bench city: 5.0 GB peak with 4g, 2.6 GB
+# with 1g; the 200,000-household one (595,957 residents): 6.4-6.7 GB with 4g, 2.8 GB with
+# the small JVM below, and no slower (docs/performance.md). The registry measures the city
+# whatever else the landing folder keeps: a year of weekly extracts, or none once landed.
 DRIVER_MEMORY = "4g"
 SMALL_DRIVER_MEMORY = "1g"
-SMALL_LANDING_BYTES = 1024 * 1024 * 1024
+SMALL_CITY_RESIDENTS = 1_000_000
 
 # Every JVM: let the JIT compile large methods. The row checks' generated code exceeds
 # HotSpot's 8 KB limit, and without this it runs in the bytecode interpreter, several times slower.
@@ -149,17 +150,18 @@ def build_spark(
     *,
     app_name: str = "lipmon",
     extra: dict[str, str] | None = None,
-    landing: Path | None = None,
+    residents: int | None = None,
 ) -> SparkSession:
     """Get or create the session. Started here (local mode, or a cluster master in-process),
     Java, the master and the driver's JVM settings are chosen here; under spark-submit the
     JVM is already running and our settings only fill in what the submission left unset.
-    `landing`, the deliveries the session will work on, sizes the driver's heap."""
+    `residents`, the lines of the city's registry extract (pipelines.lake.city_residents),
+    sizes the driver's heap."""
     submitted = "PYSPARK_GATEWAY_PORT" in os.environ  # spark-submit started the JVM already
     local = not submitted and (master or DEFAULT_MASTER).startswith("local")
     if not submitted:
         os.environ["JAVA_HOME"] = str(find_java_home())
-        os.environ.update(driver_environment(landing))  # the JVM started here inherits it
+        os.environ.update(driver_environment(residents))  # the JVM started here inherits it
     if local:
         # A local run stays on the loopback interface, and its Python workers (small local
         # tables are shipped through them) run this interpreter, not whichever `python3`
@@ -176,7 +178,7 @@ def build_spark(
         "spark.app.name": app_name,
         **SPARK_SETTINGS,
         "spark.executor.extraJavaOptions": JAVA_OPTIONS,
-        **({} if submitted else _launch_settings(log4j, local, landing)),
+        **({} if submitted else _launch_settings(log4j, local, residents)),
         **(extra or {}),
     }
     if submitted:
@@ -192,54 +194,40 @@ def build_spark(
     return builder.getOrCreate()
 
 
-def driver_memory(landing: Path | None = None) -> str:
-    """LIPMON_DRIVER_MEMORY if set; else a heap sized by the landing folder's deliveries."""
+def driver_memory(residents: int | None = None) -> str:
+    """LIPMON_DRIVER_MEMORY if set; else a heap sized by the city's registry (`residents`,
+    its lines; None when unknown: the large heap)."""
     if given := os.environ.get("LIPMON_DRIVER_MEMORY"):
         return given
-    return SMALL_DRIVER_MEMORY if _small_night(landing) else DRIVER_MEMORY
+    return SMALL_DRIVER_MEMORY if _small_city(residents) else DRIVER_MEMORY
 
 
-def driver_java_options(landing: Path | None = None) -> str:
+def driver_java_options(residents: int | None = None) -> str:
     """The driver JVM's options: the small JVM's go with the default small heap only (an
     operator who sets LIPMON_DRIVER_MEMORY gets the JVM's defaults)."""
-    return f"{JAVA_OPTIONS} {SMALL_JAVA_OPTIONS}" if _small_jvm(landing) else JAVA_OPTIONS
+    return f"{JAVA_OPTIONS} {SMALL_JAVA_OPTIONS}" if _small_jvm(residents) else JAVA_OPTIONS
 
 
-def driver_environment(landing: Path | None = None) -> dict[str, str]:
+def driver_environment(residents: int | None = None) -> dict[str, str]:
     """Environment variables for the driver JVM's process, as its options (the
     environment's own values win)."""
-    given = SMALL_ENVIRONMENT if _small_jvm(landing) else {}
+    given = SMALL_ENVIRONMENT if _small_jvm(residents) else {}
     return {k: v for k, v in given.items() if k not in os.environ}
 
 
-def _small_jvm(landing: Path | None) -> bool:
-    return not os.environ.get("LIPMON_DRIVER_MEMORY") and _small_night(landing)
+def _small_jvm(residents: int | None) -> bool:
+    return not os.environ.get("LIPMON_DRIVER_MEMORY") and _small_city(residents)
 
 
-def _small_night(landing: Path | None) -> bool:
-    """Whether the landing folder holds under SMALL_LANDING_BYTES of deliveries."""
-    return landing is not None and landing.is_dir() and _bytes_under(landing, SMALL_LANDING_BYTES) < SMALL_LANDING_BYTES
+def _small_city(residents: int | None) -> bool:
+    return residents is not None and residents < SMALL_CITY_RESIDENTS
 
 
-def _bytes_under(folder: Path, limit: int) -> int:
-    """Bytes of the files under `folder`, counted until they pass `limit`."""
-    total = 0
-    for root, _, files in os.walk(folder):
-        for name in files:
-            try:
-                total += os.stat(os.path.join(root, name)).st_size
-            except OSError:  # removed while counting
-                continue
-            if total >= limit:
-                return total
-    return total
-
-
-def _launch_settings(log4j, local: bool, landing: Path | None) -> dict[str, str]:
+def _launch_settings(log4j, local: bool, residents: int | None) -> dict[str, str]:
     """Settings of the driver's JVM: they only take effect when this process starts it."""
     return {
         # Quiet Spark's own logging to warnings (lipmon logs its progress itself).
-        "spark.driver.extraJavaOptions": f"-Dlog4j.configurationFile=file:{log4j} {driver_java_options(landing)}",
-        "spark.driver.memory": driver_memory(landing),
+        "spark.driver.extraJavaOptions": f"-Dlog4j.configurationFile=file:{log4j} {driver_java_options(residents)}",
+        "spark.driver.memory": driver_memory(residents),
         **({"spark.driver.host": "127.0.0.1", "spark.driver.bindAddress": "127.0.0.1"} if local else {}),
     }

@@ -4,6 +4,7 @@ them), the submit command line, and a failing submitted step's one-line reason."
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -134,44 +135,72 @@ def test_jobs_folder_has_an_entry_point_per_spark_step():
         assert f'job_main("{step}", sys.argv[1:])' in text, step
 
 
-def test_the_driver_heap_follows_the_size_of_the_deliveries_unless_the_operator_sets_it(tmp_path, monkeypatch):
+def _registry(landing: Path, day: str, lines: int) -> Path:
+    """A registry extract of `lines` data lines (a header and one short line each)."""
+    folder = landing / "residents" / day
+    folder.mkdir(parents=True)
+    (folder / "residents_1.csv").write_bytes(b"header\n" + b"x\n" * lines)
+    return landing
+
+
+def test_the_driver_heap_follows_the_size_of_the_registry_unless_the_operator_sets_it(tmp_path, monkeypatch):
+    from pipelines.lake import city_residents
     from pipelines.spark import driver_memory
+    from pipelines.storage import lake_location
 
     monkeypatch.delenv("LIPMON_DRIVER_MEMORY", raising=False)
-    small = tmp_path / "small" / "residents" / "2026-11-28"
-    small.mkdir(parents=True)
-    (small / "residents.csv").write_bytes(b"x" * 1000)
-    large = tmp_path / "large" / "residents" / "2026-11-28"
-    large.mkdir(parents=True)
-    for part in ("a.csv", "b.csv"):  # 2 x 600 MB, sparse: more than 1 GB delivered
-        with open(large / part, "wb") as fh:
+    small = _registry(tmp_path / "small", "2026-11-28", 999_999)
+    large = _registry(tmp_path / "large", "2026-11-28", 1_000_000)
+    assert city_residents(small, None) == 999_999
+    assert driver_memory(city_residents(small, None)) == "1g"
+    assert driver_memory(city_residents(large, None)) == "4g"
+    assert driver_memory(None) == "4g"  # nothing to measure the city by (tests, a lake read alone)
+    assert driver_memory(city_residents(tmp_path / "missing", None)) == "4g"
+
+    # Only the newest registry extract counts: not the older ones kept, not the other
+    # sources (two payments files of 600 MB, sparse).
+    _registry(small, "2026-11-21", 1_500_000)
+    payments = small / "social_security" / "2026-11-10"
+    payments.mkdir(parents=True)
+    for part in ("a.csv", "b.csv"):
+        with open(payments / part, "wb") as fh:
             fh.truncate(600 * 1024 * 1024)
-    assert driver_memory(tmp_path / "small") == "1g"
-    assert driver_memory(tmp_path / "large") == "4g"
-    assert driver_memory(None) == "4g"  # no landing named (tests, a lake read alone)
-    assert driver_memory(tmp_path / "missing") == "4g"
-    params = RunParameters(snapshot_date=D, lake=str(tmp_path / "lake"), landing=str(tmp_path / "small"))
+    assert driver_memory(city_residents(small, None)) == "1g"
+
+    # A landing folder emptied after landing: the lake's record of its newest registry.
+    lake = tmp_path / "lake"
+    record = lake / "bronze" / "residents" / "extract_date=2026-11-28" / "_delivery.json"
+    record.parent.mkdir(parents=True)
+    record.write_text(json.dumps({"rows_read": 1_200_000, "rows_kept": 1_199_000}), encoding="utf-8")
+    emptied = tmp_path / "emptied"
+    emptied.mkdir()
+    assert city_residents(emptied, lake_location(str(lake))) == 1_200_000
+    assert driver_memory(city_residents(small, lake_location(str(lake)))) == "4g"  # the larger of the two
+
+    params = RunParameters(snapshot_date=D, lake=str(tmp_path / "lake2"), landing=str(small))
     cmd = submit_command("ingest", params, tmp_path / "in.json", tmp_path / "out.json")
     assert cmd[cmd.index("--driver-memory") + 1] == "1g"
+    params = RunParameters(snapshot_date=D, lake=str(lake), landing=str(emptied))
+    cmd = submit_command("ingest", params, tmp_path / "in.json", tmp_path / "out.json")
+    assert cmd[cmd.index("--driver-memory") + 1] == "4g"
     monkeypatch.setenv("LIPMON_DRIVER_MEMORY", "6g")
-    assert driver_memory(tmp_path / "small") == "6g"
+    assert driver_memory(city_residents(small, None)) == "6g"
     cmd = submit_command("ingest", params, tmp_path / "in.json", tmp_path / "out.json")
     assert cmd[cmd.index("--driver-memory") + 1] == "6g"
 
 
 def test_a_small_heap_comes_with_a_small_jvm_and_the_operators_heap_with_the_defaults(tmp_path, monkeypatch):
+    from pipelines.lake import city_residents
     from pipelines.run.launch import _environment
     from pipelines.spark import driver_environment, driver_java_options
 
     monkeypatch.delenv("LIPMON_DRIVER_MEMORY", raising=False)
     monkeypatch.delenv("MALLOC_ARENA_MAX", raising=False)
-    small = tmp_path / "small" / "residents" / "2026-11-28"
-    small.mkdir(parents=True)
-    (small / "residents.csv").write_bytes(b"x" * 1000)
+    small = city_residents(_registry(tmp_path / "small", "2026-11-28", 3000), None)
     small_options = "-XX:-DontCompileHugeMethods -XX:+UseSerialGC -Xmn96m"
-    assert driver_java_options(tmp_path / "small") == small_options
+    assert driver_java_options(small) == small_options
     assert driver_java_options(None) == "-XX:-DontCompileHugeMethods"
-    assert driver_environment(tmp_path / "small") == {"MALLOC_ARENA_MAX": "2"}
+    assert driver_environment(small) == {"MALLOC_ARENA_MAX": "2"}
     assert driver_environment(None) == {}
     params = RunParameters(snapshot_date=D, lake=str(tmp_path / "lake"), landing=str(tmp_path / "small"))
     cmd = submit_command("ingest", params, tmp_path / "in.json", tmp_path / "out.json")
@@ -180,9 +209,9 @@ def test_a_small_heap_comes_with_a_small_jvm_and_the_operators_heap_with_the_def
     assert java.endswith(" " + small_options)
     assert _environment(params.settings())["MALLOC_ARENA_MAX"] == "2"
     monkeypatch.setenv("MALLOC_ARENA_MAX", "4")  # the environment's own value wins
-    assert driver_environment(tmp_path / "small") == {}
+    assert driver_environment(small) == {}
     assert _environment(params.settings())["MALLOC_ARENA_MAX"] == "4"
     monkeypatch.setenv("LIPMON_DRIVER_MEMORY", "1g")  # the operator's heap: the JVM's defaults
-    assert driver_java_options(tmp_path / "small") == "-XX:-DontCompileHugeMethods"
+    assert driver_java_options(small) == "-XX:-DontCompileHugeMethods"
     cmd = submit_command("ingest", params, tmp_path / "in.json", tmp_path / "out.json")
     assert cmd[cmd.index("--conf") + 1].endswith(" -XX:-DontCompileHugeMethods")

@@ -34,7 +34,7 @@ from typing import Any
 import pyspark
 
 from pipelines.contracts.files import schemas_dir
-from pipelines.lake import read_json, write_json
+from pipelines.lake import city_residents, read_json, write_json
 from pipelines.run.package import package
 from pipelines.run.params import RunParameters
 from pipelines.run.steps import STEPS, Result
@@ -88,6 +88,7 @@ def submit_command(step: str, params: RunParameters, inputs: Location, result: L
     """The spark-submit command line of one step: ours first, the operator's options after
     (so theirs win), then the job and its arguments."""
     settings = params.settings()
+    residents = city_residents(settings.landing, settings.lake)
     log4j = resources.files("pipelines").joinpath("log4j2.properties")
     return [
         str(spark_submit_executable()),
@@ -98,9 +99,9 @@ def submit_command(step: str, params: RunParameters, inputs: Location, result: L
         "--py-files",
         str(_session_package()),
         "--driver-memory",
-        driver_memory(settings.landing),
+        driver_memory(residents),
         "--conf",
-        f"spark.driver.extraJavaOptions=-Dlog4j.configurationFile=file:{log4j} {driver_java_options(settings.landing)}",
+        f"spark.driver.extraJavaOptions=-Dlog4j.configurationFile=file:{log4j} {driver_java_options(residents)}",
         *shlex.split(os.environ.get("LIPMON_SPARK_SUBMIT_OPTIONS", "")),
         str(entry_point()),
         step,
@@ -120,7 +121,7 @@ def submit_command(step: str, params: RunParameters, inputs: Location, result: L
 
 
 def _environment(settings: Settings) -> dict[str, str]:
-    env = {**os.environ, **driver_environment(settings.landing)}
+    env = {**os.environ, **driver_environment(city_residents(settings.landing, settings.lake))}
     env.setdefault("JAVA_HOME", str(find_java_home()))
     # The driver runs this Python (with lipmon's dependencies) and finds the contracts here.
     env.setdefault("PYSPARK_PYTHON", sys.executable)

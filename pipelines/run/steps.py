@@ -26,7 +26,7 @@ from pyspark.sql import SparkSession
 from pipelines.contracts import Contract, load_contracts
 from pipelines.contracts.outputs import output_contract
 from pipelines.ingest.run import ingest
-from pipelines.lake import SUCCESS_MARKER, Lake, read_json
+from pipelines.lake import SUCCESS_MARKER, Lake, city_residents, read_json
 from pipelines.policy import CODED_SETTINGS, Policy, load_policy
 from pipelines.profile.indicators import check_indicators, load_indicators
 from pipelines.pseudonym import fingerprint, load_key
@@ -48,7 +48,7 @@ Result = dict[str, Any]
 
 
 def _spark(settings: Settings) -> SparkSession:
-    return build_spark(settings.master, landing=settings.landing)
+    return build_spark(settings.master, residents=city_residents(settings.landing, settings.lake))
 
 
 class PseudonymKeyChanged(RuntimeError):
