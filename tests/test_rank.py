@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import random
 
+import pytest
 from pyspark.sql import functions as F
 
 from pipelines.alerts.rank import rank_within_scope
@@ -20,11 +21,15 @@ def _rows(n: int, seed: int) -> list[tuple[str, str, float]]:
     ]
 
 
-def test_city_wide_rank_breaks_ties_by_household_id(spark):
+@pytest.mark.parametrize("cache", [False, True])
+def test_city_wide_rank_breaks_ties_by_household_id(spark, cache):
     rows = _rows(303, seed=1)
     df = spark.createDataFrame(rows, "household_id string, county_code string, hardship_index double").repartition(7)
     ranked = rank_within_scope(
-        df.withColumn("scope", F.lit("city")), "scope", [F.col("hardship_index").desc(), F.col("household_id").asc()]
+        df.withColumn("scope", F.lit("city")),
+        "scope",
+        [F.col("hardship_index").desc(), F.col("household_id").asc()],
+        cache=cache,
     )
     got = {r["household_id"]: (r["rank"], r["scope_size"]) for r in ranked.collect()}
     expected_order = sorted(rows, key=lambda r: (-r[2], r[0]))
@@ -33,10 +38,12 @@ def test_city_wide_rank_breaks_ties_by_household_id(spark):
     assert expected_order[k - 1][2] == expected_order[k][2], "the data must tie across the boundary"
 
 
-def test_per_county_rank(spark):
+@pytest.mark.parametrize("cache", [False, True])
+def test_per_county_rank(spark, cache):
     rows = _rows(150, seed=2)
     df = spark.createDataFrame(rows, "household_id string, county_code string, hardship_index double").repartition(5)
-    ranked = rank_within_scope(df, "county_code", [F.col("hardship_index").desc(), F.col("household_id").asc()])
+    order = [F.col("hardship_index").desc(), F.col("household_id").asc()]
+    ranked = rank_within_scope(df, "county_code", order, cache=cache)
     got = {r["household_id"]: (r["rank"], r["scope_size"]) for r in ranked.collect()}
     expected = {}
     for county in {r[1] for r in rows}:

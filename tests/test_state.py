@@ -129,6 +129,31 @@ def test_a_night_the_state_answers_never_reads_the_sources_rows(spark, city):
         _night(spark, lake, D2, full=True)
 
 
+def _assert_tables_equal(ours: Path, theirs: Path, day: date) -> None:
+    for table in ("gold/household_profile", "gold/alerts", "restricted/alerts", "gold/alert_resolutions"):
+        a = pd.read_parquet(ours / f"{table}/snapshot_date={day}")
+        b = pd.read_parquet(theirs / f"{table}/snapshot_date={day}")
+        order = [c for c in ("household_key", "household_id") if c in a.columns]
+        a, b = (frame.sort_values(order).reset_index(drop=True) for frame in (a, b))
+        pd.testing.assert_frame_equal(a, b, obj=f"{table} {day}")
+
+
+def test_a_night_with_the_profiles_cached_equals_one_without(spark, city, tmp_path, monkeypatch):
+    """A large city's profiles are cached (pipelines.snapshot.CACHE_FROM_RESIDENTS); the
+    small city is not large, so the threshold is lowered for one of two copies."""
+    import shutil
+
+    from pipelines import snapshot
+
+    _, lake, _ = city
+    cached = tmp_path / "cached"
+    shutil.copytree(lake, cached)
+    _night(spark, lake, D1)
+    monkeypatch.setattr(snapshot, "CACHE_FROM_RESIDENTS", 0)
+    _night(spark, cached, D1)
+    _assert_tables_equal(lake, cached, D1)
+
+
 def test_nights_with_the_state_equal_nights_computed_from_bronze(spark, city, tmp_path):
     """Two nights in order with the state, against each computed with --full in a copy of
     the same landed lake: every published table equal, row for row."""
@@ -140,12 +165,4 @@ def test_nights_with_the_state_equal_nights_computed_from_bronze(spark, city, tm
     for day in (D1, D2):
         _night(spark, lake, day)
         _night(spark, reference, day, full=True)
-        for table in ("gold/household_profile", "gold/alerts", "restricted/alerts", "gold/alert_resolutions"):
-            ours = pd.read_parquet(lake / f"{table}/snapshot_date={day}")
-            theirs = pd.read_parquet(reference / f"{table}/snapshot_date={day}")
-            order = [c for c in ("household_key", "household_id") if c in ours.columns]
-            pd.testing.assert_frame_equal(
-                ours.sort_values(order).reset_index(drop=True),
-                theirs.sort_values(order).reset_index(drop=True),
-                obj=f"{table} {day}",
-            )
+        _assert_tables_equal(lake, reference, day)

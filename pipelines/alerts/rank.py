@@ -15,12 +15,12 @@ from pyspark.sql import functions as F
 from pipelines.frames import local_frame
 
 
-def rank_within_scope(df: DataFrame, scope: str, order: list) -> DataFrame:
+def rank_within_scope(df: DataFrame, scope: str, order: list, *, cache: bool = False) -> DataFrame:
     """Add `rank` (1 = first by `order` within `scope`) and `scope_size`. `order` must be a
-    total order (end with a unique column) so that ranks are exact and reproducible."""
-    # The global sort samples its input to choose its ranges, then reads it again: cached,
-    # the plan beneath (a city's profiles) is computed once, not twice.
-    source = df.persist(StorageLevel.MEMORY_AND_DISK)
+    total order (end with a unique column) so that ranks are exact and reproducible.
+    `cache`: the global sort samples its input to choose its ranges, then reads it again;
+    cached, the plan beneath (a city's profiles) is computed once, not twice."""
+    source = df.persist(StorageLevel.MEMORY_AND_DISK) if cache else df
     positioned = (
         source.orderBy(F.col(scope), *order)
         .select("*", F.spark_partition_id().alias("_part"), F.monotonically_increasing_id().alias("_row"))
@@ -30,7 +30,8 @@ def rank_within_scope(df: DataFrame, scope: str, order: list) -> DataFrame:
     parts = sorted(
         positioned.groupBy("_part").agg(F.count(F.lit(1)).alias("n"), F.min("_row").alias("first")).collect()
     )
-    source.unpersist()  # the sorted copy holds the rows from here on
+    if cache:
+        source.unpersist()  # the sorted copy holds the rows from here on
     offsets_rows, before = [], 0
     for part in parts:
         offsets_rows.append((part["_part"], part["first"], before))

@@ -369,11 +369,15 @@ def household_profiles(
     policy: Policy,
     as_of: date,
     found: Mapping[str, DataFrame] | None = None,
+    *,
+    cache: bool = False,
 ) -> DataFrame:
     """One row per household with at least one registered member. `inputs`: each source
     as of D by contract name (residents required; a source never delivered is absent).
     `found`: a source's person indicators computed already (`person_aggregates`), used
-    instead of its rows."""
+    instead of its rows. `cache`: the aggregated households are read twice (joined with
+    the household sources, and the context their rows are matched against: county, size,
+    standard); cached, a city's members are aggregated once (the caller releases it)."""
     evaluation = _Evaluation(indicators, inputs, lookups, policy, as_of, found)
     registered = registered_members(inputs["residents"], as_of)
     members = evaluation.members(registered)
@@ -423,10 +427,9 @@ def household_profiles(
             F.coalesce(F.col("_s"), F.col("_s_any")).alias("dibao_standard"),
             *declared,
         )
-        # Read twice: joined with the household sources, and the context their rows are
-        # matched against (county, size, standard). Cached, the members are aggregated once.
-        .persist(StorageLevel.MEMORY_AND_DISK)
     )
+    if cache:
+        profiled = profiled.persist(StorageLevel.MEMORY_AND_DISK)
     # A household source's rows reach their household through the registry alone: the
     # members' person indicators would only be joined again (a second pass over them).
     return evaluation.households(profiled, registered.select("person_id", "household_id"))
