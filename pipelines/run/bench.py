@@ -107,9 +107,11 @@ def tree_rss_pages_by_process(processes: dict[int, tuple[int, tuple[int, ...]]],
     """Resident pages of `root` and of each of its descendants, given each process's parent
     and /proc statm (size, resident, shared, text, lib, data, dirty, in pages).
 
-    A child whose statm is exactly its parent's is one just forked, or spawned and not yet
+    A child with its parent's virtual size is one just forked, or spawned and not yet
     running its own program (Java starts every subprocess so): it shares its parent's
-    pages and is counted once, with the parent, not twice (it is left out)."""
+    pages and is counted once, with the parent, not twice (it is left out). The size, not
+    the whole statm: the two are read a moment apart, and a running JVM's resident pages
+    change in that moment, its mappings hardly ever."""
     pages = {}
     for pid, (parent, statm) in processes.items():
         p = pid
@@ -117,7 +119,7 @@ def tree_rss_pages_by_process(processes: dict[int, tuple[int, tuple[int, ...]]],
             p = processes[p][0]
         if p != root:
             continue
-        if pid != root and parent in processes and processes[parent][1] == statm:
+        if pid != root and parent in processes and processes[parent][1][0] == statm[0]:
             continue
         pages[pid] = statm[1]
     return pages
