@@ -226,6 +226,19 @@ def read_json(path: Location) -> dict | None:
         return None
 
 
+def registry_lines(lake: Lake, day: date | None = None) -> int | None:
+    """The lines delivered in the registry extract landed for `day` (default: the newest
+    landed), from its delivery record; None without one."""
+    table = bronze_table(REGISTRY)
+    if day is None:
+        dates = lake.dates(table)
+        if not dates:
+            return None
+        day = dates[-1]
+    lines = (read_json(lake.path(table, day) / DELIVERY_RECORD) or {}).get("rows_read")
+    return lines if isinstance(lines, int) else None
+
+
 def city_residents(landing: Path | None, lake: Location | None) -> int | None:
     """The size of the city, for sizing the driver (pipelines.spark.driver_memory): the
     lines of its newest registry extract, the larger of the lake's newest landed one (its
@@ -235,12 +248,8 @@ def city_residents(landing: Path | None, lake: Location | None) -> int | None:
     from pipelines.spark import SMALL_CITY_RESIDENTS  # here: the lake's layout alone needs no Spark
 
     found = []
-    if lake is not None and not is_remote(lake):
-        registry = Lake(lake)
-        dates = registry.dates(bronze_table(REGISTRY))
-        record = read_json(registry.path(bronze_table(REGISTRY), dates[-1]) / DELIVERY_RECORD) if dates else None
-        if record and isinstance(record.get("rows_read"), int):
-            found.append(record["rows_read"])
+    if lake is not None and not is_remote(lake) and (landed := registry_lines(Lake(lake))) is not None:
+        found.append(landed)
     if landing is not None and (landing / REGISTRY).is_dir():
         extracts = sorted(p for p in (landing / REGISTRY).iterdir() if p.is_dir() and not p.name.startswith((".", "_")))
         if extracts:

@@ -26,7 +26,7 @@ from pipelines.contracts.derive import bronze_schema, partitioned_schema
 from pipelines.contracts.outputs import OutputContract, conform, output_contract
 from pipelines.frames import local_frame
 from pipelines.index.hardship import score
-from pipelines.lake import REGISTRY, Lake, checkpoint, read_json, write_json
+from pipelines.lake import REGISTRY, Lake, checkpoint, read_json, registry_lines, write_json
 from pipelines.policy import ConfigError, Policy
 from pipelines.profile.as_of import incremental_as_of, repeated_key_hashes
 from pipelines.profile.household import household_profiles, lookup_tables, standards_table
@@ -41,7 +41,6 @@ from pipelines.storage import Location, rmtree
 from pipelines.tables import (
     ALERT_RESOLUTIONS,
     ALERTS,
-    DELIVERY_RECORD,
     HOUSEHOLD_PROFILE,
     LIFECYCLE_TABLES,
     REPORT_TABLES,
@@ -188,12 +187,6 @@ def read_inputs(
     return inputs
 
 
-def _registry_rows(lake: Lake, inputs: SourcesAsOf) -> int:
-    """The rows kept of the registry extract read (its delivery record)."""
-    record = read_json(lake.path(bronze_table(REGISTRY), inputs.dates[REGISTRY][-1]) / DELIVERY_RECORD) or {}
-    return int(record.get("rows_kept") or 0)
-
-
 def _write(df: DataFrame, contract: OutputContract, staging: Location) -> Location:
     staged = staging / contract.zone / contract.name
     conform(df, contract).write.parquet(str(staged))
@@ -284,7 +277,7 @@ def build_snapshot(
         {name: f"{dates[0]}..{dates[-1]}" if len(dates) > 1 else dates for name, dates in result.inputs.items()},
     )
     found = person_indicators(spark, lake, inputs, result.inputs, contracts, indicators, policy, as_of, full=full)
-    cache = _registry_rows(lake, inputs) >= CACHE_FROM_RESIDENTS
+    cache = (registry_lines(lake, inputs.dates[REGISTRY][-1]) or 0) >= CACHE_FROM_RESIDENTS
     profiles = household_profiles(inputs, standards, lookups, indicators, policy, as_of, found, cache=cache)
     scored = (
         apply_rules(score(profiles, policy), policy, spot_number(F.col("household_id"), key, as_of), cache=cache)

@@ -36,7 +36,7 @@ def test_no_condition_gives_an_empty_array_of_strings(spark):
     assert spark.range(1).select(labels_where([]).alias("l")).schema["l"].dataType == T.ArrayType(T.StringType())
 
 
-def test_labels_rules_and_reasons_compile_without_a_lambda(spark):
+def test_labels_and_top_reasons_compile_without_a_lambda(spark):
     rows = spark.createDataFrame([(1, True)], "a int, b boolean")
     weighted = {"income": F.lit(0.2), "medical": F.lit(0.0), "shock": F.lit(0.5)}
     plan = (
