@@ -110,14 +110,58 @@ def test_contract_round_trip_to_spark_schema_and_expectation_suite(tmp_path: Pat
     }
     # What the row checks answer (reported from their counts, not scanned by GX).
     answered = {key: answered_by_row_checks(spec, contract) for key, spec in suite.items()}
-    assert {key: reason for key, reason in answered.items() if reason} == {
-        ("not_null", "plate"): "plate:missing",
-        ("not_null", "owner_id"): "owner_id:missing",
-        ("not_null", "kind"): "kind:missing",
-        ("not_null", "registered_on"): "registered_on:missing",
-        ("in_set", "kind"): "kind:not_in_codes",
+    assert {key: reasons for key, reasons in answered.items() if reasons} == {
+        ("compound_unique", None): ("key:conflicting_duplicate", "key:duplicate_line"),
+        ("not_null", "plate"): ("plate:missing",),
+        ("not_null", "owner_id"): ("owner_id:missing",),
+        ("not_null", "kind"): ("kind:missing",),
+        ("not_null", "registered_on"): ("registered_on:missing",),
+        ("in_set", "kind"): ("kind:not_in_codes",),
     }
-    assert answered[("compound_unique", None)] is None and answered[("not_null", "value")] is None
+    assert answered[("not_null", "value")] is None
+
+
+@pytest.mark.parametrize(
+    "key,answered",
+    [
+        (["plate"], True),  # one free-text field
+        (["plate", "owner_id", "kind", "registered_on"], True),  # the others have a strict shape
+        (["plate", "note"], False),  # two free-text fields: "a<sep>b" + "c" and "a" + "b<sep>c" join alike
+        (["value"], False),  # 1.5 and 1.50 are one value
+        (["plate", "value"], False),
+    ],
+)
+def test_the_key_is_answered_by_the_row_checks_only_where_delivered_and_typed_keys_agree(tmp_path, key, answered):
+    columns = [
+        {"header": "plate", "name": "plate", "type": "string"},
+        {"header": "note", "name": "note", "type": "string"},
+        {"header": "owner", "name": "owner_id", "type": "resident_id"},
+        {"header": "kind", "name": "kind", "type": "code", "codes": {"K1": "car"}},
+        {"header": "registered", "name": "registered_on", "type": "date", "format": "yyyy-MM-dd"},
+        {"header": "value", "name": "value", "type": "decimal", "precision": 12, "scale": 2},
+    ]
+    contract_file = tmp_path / "keyed.yaml"
+    contract_file.write_text(
+        yaml.safe_dump(
+            {
+                "name": "keyed",
+                "title": "keyed",
+                "department": "test",
+                "delivery": {"mode": "snapshot", "files": "k*.csv", "encoding": "UTF-8", "max_staleness_days": 7},
+                "key": key,
+                "columns": columns,
+            }
+        ),
+        encoding="utf-8",
+    )
+    contract = load_contract(contract_file)
+    [unique] = [
+        s
+        for s in expectation_suite(contract, orphans_checked=False, row_count_checked=False)
+        if s.kind == "compound_unique"
+    ]
+    reasons = answered_by_row_checks(unique, contract)
+    assert reasons == (("key:conflicting_duplicate", "key:duplicate_line") if answered else None)
 
 
 @pytest.mark.parametrize(

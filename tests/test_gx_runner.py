@@ -51,6 +51,7 @@ SPECS = [
     E("mean_between", "income", {"min_value": 0, "max_value": 500}, name="mean income"),
     E("regex", "household_id", {"regex": r"^H\d{3}$"}, name="household id format"),
     E("not_null", "no_such_column", {}, name="missing column"),
+    E("compound_unique", None, {"column_list": ["person_id", "household_id"]}, critical=True, name="pair unique"),
 ]
 
 
@@ -67,6 +68,17 @@ def test_outcomes_follow_spec_order(outcome):
     assert [o.name for o in outcome.outcomes] == [s.name for s in SPECS]
     assert outcome.suite_name == "people_raw"
     assert outcome.success is False
+
+
+def test_compound_key_is_unique_only_where_no_combination_repeats(spark, outcome):
+    # person 3 twice, but with households H002 and H003: every pair is distinct.
+    assert by_name(outcome)["pair unique"].success is True
+    deliveries = spark.createDataFrame(
+        [("d1", "K1"), ("d1", "K1"), ("d2", "K1"), ("d1", "K2")], "day string, key string"
+    )
+    spec = E("compound_unique", None, {"column_list": ["day", "key"]}, critical=True, name="key within a day")
+    [repeated] = validate_dataframe(deliveries, "keys", [spec]).outcomes
+    assert repeated.success is False and repeated.details["unexpected_count"] == 2  # (d1, K1) twice
 
 
 def test_duplicate_key_fails_unique(outcome):

@@ -37,6 +37,16 @@ CREDIT_CODE_WEIGHTS = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 3
 
 Problem = tuple[SparkColumn, str]
 
+# The row checks' reasons for a key delivered more than once within a delivery.
+KEY_CONFLICT_REASON = "key:conflicting_duplicate"  # its lines differ: every one is bad
+DUPLICATE_LINE_REASON = "key:duplicate_line"  # identical lines: all but the first are bad
+
+# Types whose typed value tells apart any two fields that differ as delivered: the text
+# itself, or a date read from a strict shape (a decimal does not: 1.5 and 1.50 are one).
+DISTINCT_AS_DELIVERED = frozenset({"string", "code", "resident_id", "credit_code", "date", "month"})
+# Of those, the types whose text is free: only these can hold any character.
+FREE_TEXT = frozenset({"string"})
+
 
 def spark_type(column: Column) -> T.DataType:
     """The canonical (bronze) Spark type of a contract column."""
@@ -105,6 +115,14 @@ def credit_code_problems(raw: SparkColumn, name: str) -> list[Problem]:
         (~well_formed, f"{name}:bad_format"),
         (well_formed & (F.substring(raw, 18, 1) != expected), f"{name}:bad_check_character"),
     ]
+
+
+def key_unique_as_delivered(columns: list[Column]) -> bool:
+    """Whether keys unique as delivered are unique as typed. The row checks find a key's
+    repeats by its fields' delivered text joined with a separator, which tells keys apart
+    when at most one field is free text (only such a field can hold the separator), and
+    typing keeps them apart when every field's type is DISTINCT_AS_DELIVERED."""
+    return all(c.type in DISTINCT_AS_DELIVERED for c in columns) and sum(c.type in FREE_TEXT for c in columns) <= 1
 
 
 def missing_reason(name: str) -> str:

@@ -270,7 +270,9 @@ class SourceLanding:
         for r in results.values():
             quarantined.update(r.quarantined_by_reason)
         outcome.outcomes[:0] = [
-            row_check_outcome(s, kept, quarantined[reason]) for s in specs if (reason := answered[s.label]) is not None
+            row_check_outcome(s, kept, sum(quarantined[r] for r in reasons))
+            for s in specs
+            if (reasons := answered[s.label]) is not None
         ]
         if outcome.critical_failures:
             names = "; ".join(o.name for o in outcome.critical_failures)

@@ -11,7 +11,13 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from pipelines.contracts import DELIVERY_FIELDS, Contract
-from pipelines.contracts.types import is_empty, missing_reason, parse_column
+from pipelines.contracts.types import (
+    DUPLICATE_LINE_REASON,
+    KEY_CONFLICT_REASON,
+    is_empty,
+    missing_reason,
+    parse_column,
+)
 
 # RFC 4180 fields: double quotes around a field, a doubled quote inside it; nothing trimmed.
 CSV_OPTIONS = {
@@ -26,8 +32,6 @@ QUOTED_FIELD = r'"([^"]|"")*"'
 
 REASON_FIELD_COUNT = "row:wrong_field_count"
 REASON_UNBALANCED_QUOTES = "row:unbalanced_quotes"
-REASON_KEY_CONFLICT = "key:conflicting_duplicate"
-REASON_DUPLICATE_LINE = "key:duplicate_line"
 LINES_PER_FILE = 1 << 40  # a line's position in a delivery: file ordinal * this + line number
 REASON_SEPARATOR = "|"  # never part of a reason: reasons are column, rule and problem names
 
@@ -210,8 +214,8 @@ def flag_duplicates(checked: DataFrame, duplicates: DataFrame | None = None) -> 
                 F.col("reasons"),
                 _reason_text(
                     [
-                        (conflict, REASON_KEY_CONFLICT),
-                        (repeated_line, REASON_DUPLICATE_LINE),
+                        (conflict, KEY_CONFLICT_REASON),
+                        (repeated_line, DUPLICATE_LINE_REASON),
                     ]
                 ),
             )

@@ -10,7 +10,13 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from pipelines.contracts import Contract
-from pipelines.contracts.types import missing_reason, not_in_codes_reason
+from pipelines.contracts.types import (
+    DUPLICATE_LINE_REASON,
+    KEY_CONFLICT_REASON,
+    key_unique_as_delivered,
+    missing_reason,
+    not_in_codes_reason,
+)
 from pipelines.frames import local_frame
 from pipelines.quality.gx_runner import ExpectationOutcome, ExpectationSpec
 
@@ -81,19 +87,23 @@ def expectation_suite(contract: Contract, *, orphans_checked: bool, row_count_ch
     return specs
 
 
-def answered_by_row_checks(spec: ExpectationSpec, contract: Contract) -> str | None:
-    """The quarantine reason of the row checks that answers `spec`, if one does: a required
+def answered_by_row_checks(spec: ExpectationSpec, contract: Contract) -> tuple[str, ...] | None:
+    """The quarantine reasons of the row checks that answer `spec`, if they do: a required
     column is never empty and a code is always one of its codes in the kept rows, because
-    the row checks quarantine every row where it is not. Great Expectations need not scan
-    the delivery for these; the key's uniqueness is still scanned (two keys delivered
-    differently may type to the same value)."""
+    the row checks quarantine every row where it is not. So is the key unique within a
+    delivery, where keys delivered differently cannot type to the same value
+    (`key_unique_as_delivered`): the row checks keep one line of each key as delivered.
+    Great Expectations need not scan the delivery for these."""
+    if spec.kind == "compound_unique":
+        keyed = key_unique_as_delivered([contract.column(k) for k in contract.key])
+        return (KEY_CONFLICT_REASON, DUPLICATE_LINE_REASON) if keyed else None
     column = contract.find_column(spec.column)
     if column is None:
         return None
     if spec.kind == "not_null" and column.required:
-        return missing_reason(column.name)
+        return (missing_reason(column.name),)
     if spec.kind == "in_set" and column.codes:
-        return not_in_codes_reason(column.name)
+        return (not_in_codes_reason(column.name),)
     return None
 
 
