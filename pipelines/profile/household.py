@@ -107,6 +107,16 @@ def registered_members(residents: DataFrame, as_of: date) -> DataFrame:
     )
 
 
+def representatives(registered: DataFrame) -> DataFrame:
+    """(household_id, rep): the member who represents each household, its head, or without a
+    registered head the smallest person_id; `rep` holds what the profile takes from them."""
+    order = F.struct(F.when(F.col("relation_to_head") == HEAD, 0).otherwise(1), F.col("person_id"))
+    chosen = F.struct(
+        "region_code", "residence_type", "person_id", "name", (F.col("relation_to_head") == HEAD).alias("is_head")
+    )
+    return registered.groupBy("household_id").agg(F.min_by(chosen, order).alias("rep"))
+
+
 class _Evaluation:
     """The declared indicators evaluated over one snapshot's inputs."""
 
@@ -381,22 +391,14 @@ def household_profiles(
     evaluation = _Evaluation(indicators, inputs, lookups, policy, as_of, found)
     registered = registered_members(inputs["residents"], as_of)
     members = evaluation.members(registered)
-    # The head represents the household; without a registered head, the smallest person_id.
-    representative = F.struct(F.when(F.col("relation_to_head") == HEAD, 0).otherwise(1), F.col("person_id"))
+    # The members' indicators are numbers and flags, which Spark aggregates in a hash table;
+    # the representative is chosen by text, which makes an aggregate sort its rows. So the
+    # representative is chosen apart, over the registry's few columns, not the members'
+    # many, and joined to the households.
     households = members.groupBy("household_id").agg(
-        F.count(F.lit(1)).alias("size"),
-        F.min_by(
-            F.struct(
-                "region_code",
-                "residence_type",
-                "person_id",
-                "name",
-                (F.col("relation_to_head") == HEAD).alias("is_head"),
-            ),
-            representative,
-        ).alias("rep"),
-        *evaluation.member_aggregates(members),
+        F.count(F.lit(1)).alias("size"), *evaluation.member_aggregates(members)
     )
+    households = households.join(representatives(registered), on="household_id", how="inner")
     county = F.substring(F.col("rep.region_code"), 1, 6)
     specific = standards.where(F.col("county") != "*").select(
         F.col("county").alias("_county"), F.col("residence_type").alias("_rtype"), F.col("dibao_standard").alias("_s")
