@@ -22,7 +22,7 @@ from pipelines.profile.household import person_definition
 from pipelines.profile.indicators import load_indicators
 from pipelines.settings import PROJECT_ROOT
 from pipelines.snapshot import build_snapshot
-from tests.deliveries import payments_csv, small_city, write_delivery
+from tests.deliveries import payments_csv, recipients_city, small_city, write_delivery
 
 CONTRACTS = load_contracts(PROJECT_ROOT / "schemas" / "sources")
 INDICATORS = load_indicators(PROJECT_ROOT / "schemas" / "indicators")
@@ -129,11 +129,11 @@ def test_a_night_the_state_answers_never_reads_the_sources_rows(spark, city):
         _night(spark, lake, D2, full=True)
 
 
-def _assert_tables_equal(ours: Path, theirs: Path, day: date) -> None:
-    for table in ("gold/household_profile", "gold/alerts", "restricted/alerts", "gold/alert_resolutions"):
+def _assert_tables_equal(ours: Path, theirs: Path, day: date, more: tuple[str, ...] = ()) -> None:
+    for table in ("gold/household_profile", "gold/alerts", "restricted/alerts", "gold/alert_resolutions", *more):
         a = pd.read_parquet(ours / f"{table}/snapshot_date={day}")
         b = pd.read_parquet(theirs / f"{table}/snapshot_date={day}")
-        order = [c for c in ("household_key", "household_id") if c in a.columns]
+        order = [c for c in ("household_key", "household_id", "person_id") if c in a.columns]
         a, b = (frame.sort_values(order).reset_index(drop=True) for frame in (a, b))
         pd.testing.assert_frame_equal(a, b, obj=f"{table} {day}")
 
@@ -152,6 +152,27 @@ def test_a_night_with_the_profiles_cached_equals_one_without(spark, city, tmp_pa
     monkeypatch.setattr(snapshot, "CACHE_FROM_RESIDENTS", 0)
     _night(spark, cached, D1)
     _assert_tables_equal(lake, cached, D1)
+
+
+def test_a_large_citys_roll_exceptions_equal_a_small_citys(spark, tmp_path, monkeypatch):
+    """A large city counts the households left off the roll and broadcasts them against the
+    registry; the recipients' city (one roll exception on 11-23: G, deceased) with the
+    threshold lowered gives the same tables as without."""
+    import shutil
+
+    from pipelines import snapshot
+
+    landing, lake, cached = tmp_path / "landing", tmp_path / "lake", tmp_path / "cached"
+    ids = recipients_city(landing)
+    day = date(2026, 11, 23)
+    ingest(spark, Lake(lake), landing, CONTRACTS, as_of=day)
+    shutil.copytree(lake, cached)
+    build_snapshot(spark, Lake(lake), CONTRACTS, POLICY, INDICATORS, as_of=day, key=KEY)
+    monkeypatch.setattr(snapshot, "CACHE_FROM_RESIDENTS", 0)
+    build_snapshot(spark, Lake(cached), CONTRACTS, POLICY, INDICATORS, as_of=day, key=KEY)
+    _assert_tables_equal(lake, cached, day, ("restricted/roll_exceptions",))
+    exceptions = pd.read_parquet(cached / f"restricted/roll_exceptions/snapshot_date={day}")
+    assert [(r.person_id, r.registry_status) for r in exceptions.itertuples()] == [(ids["G"], "deceased")]
 
 
 def test_nights_with_the_state_equal_nights_computed_from_bronze(spark, city, tmp_path):
