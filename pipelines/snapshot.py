@@ -31,11 +31,11 @@ from pipelines.policy import ConfigError, Policy
 from pipelines.profile.as_of import incremental_as_of, repeated_key_hashes
 from pipelines.profile.household import household_profiles, lookup_tables, standards_table
 from pipelines.profile.indicators import LOOKUPS, Indicator
-from pipelines.profile.roll import left_off_roll, roll_exceptions
+from pipelines.profile.roll import roll_exceptions
 from pipelines.pseudonym import fingerprint, hmac_sha256_hex, spot_number
 from pipelines.published import refresh_outputs
 from pipelines.report.publish import publish_reports
-from pipelines.spark import BROADCAST_MAX_ROWS, broadcast_if_small
+from pipelines.spark import broadcast_if_small
 from pipelines.state import person_indicators
 from pipelines.storage import Location, rmtree
 from pipelines.tables import (
@@ -296,11 +296,7 @@ def build_snapshot(
     )
     alerts = alerts.persist(StorageLevel.MEMORY_AND_DISK)
     if "assistance_roll" in inputs:
-        left_off = left_off_roll(inputs["assistance_roll"], scored, as_of)
-        if cache:  # a large city: the few households left off are counted, then broadcast
-            left_off = left_off.persist(StorageLevel.MEMORY_AND_DISK)
-        small = cache and left_off.count() <= BROADCAST_MAX_ROWS
-        exceptions = roll_exceptions(left_off, inputs["residents"], broadcast=small).withColumn(
+        exceptions = roll_exceptions(inputs["assistance_roll"], inputs["residents"], scored, as_of).withColumn(
             "household_key", hmac_sha256_hex(F.col("household_id"), key)
         )
     else:

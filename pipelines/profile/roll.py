@@ -13,21 +13,12 @@ REGISTRY_STATUS = {"1": "registered", "2": "deceased", "3": "moved_out"}
 ABSENT = "absent"
 
 
-def left_off_roll(roll: DataFrame, households: DataFrame, as_of: date) -> DataFrame:
-    """The roll's rows in force on D whose household is not among `households` (the
-    households scored on D: those with a registered member)."""
+def roll_exceptions(roll: DataFrame, residents: DataFrame, households: DataFrame, as_of: date) -> DataFrame:
+    """`roll`: the assistance roll as of D; `residents`: the registry as of D (every
+    status); `households`: the households scored on D (household_id)."""
     in_force = roll.where(F.col("approval_date") <= F.lit(as_of))
-    return in_force.join(households.select("household_id"), on="household_id", how="left_anti")
-
-
-def roll_exceptions(left_off: DataFrame, residents: DataFrame, *, broadcast: bool = False) -> DataFrame:
-    """`left_off`: `left_off_roll`; `residents`: the registry as of D (every status).
-
-    The registry's rows are first narrowed to the persons left off (a semi join): with
-    `broadcast`, for a `left_off` known to be small, the registry is filtered where it lies
-    instead of shuffled whole to match a few hundred rows."""
-    persons = left_off.select("person_id").distinct()
-    registry = residents.join(F.broadcast(persons) if broadcast else persons, on="person_id", how="left_semi").select(
+    nobody_left = in_force.join(households.select("household_id"), on="household_id", how="left_anti")
+    registry = residents.select(
         "person_id",
         F.col("name").alias("_name"),
         F.col("status").alias("_status"),
@@ -41,7 +32,7 @@ def roll_exceptions(left_off: DataFrame, residents: DataFrame, *, broadcast: boo
         ],
         F.lit(ABSENT),
     )
-    return left_off.join(registry, on="person_id", how="left").select(
+    return nobody_left.join(registry, on="person_id", how="left").select(
         "household_id",
         "person_id",
         F.col("_name").alias("name"),
