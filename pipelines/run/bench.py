@@ -58,6 +58,9 @@ def cached_city(cache: Path, households: int, seed: int, as_of: date) -> Path:
     return landing
 
 
+PF_FORKNOEXEC = 0x40  # a process's flag (/proc/<pid>/stat, field 9): forked, not yet exec'd
+
+
 def _tree_rss_by_kind(root: int) -> dict[str, int]:
     """Resident memory of a process and all its descendants, from /proc, in bytes by kind
     of process (`process_kind`)."""
@@ -72,7 +75,13 @@ def _tree_rss_by_kind(root: int) -> dict[str, int]:
                 statm = tuple(int(x) for x in fh.read().split())
         except (OSError, IndexError, ValueError):
             continue  # the process ended meanwhile
-        processes[int(entry.name)] = (int(fields[1]), statm)
+        processes[int(entry.name)] = (int(fields[1]), statm, bool(int(fields[6]) & PF_FORKNOEXEC))
+    # Only a JVM's child that has not run its own program yet is its copy (a Python
+    # daemon's forked workers run on without one, in pages of their own).
+    processes = {
+        pid: (parent, statm, not_exec and process_kind(_command_line(parent)) == "jvm")
+        for pid, (parent, statm, not_exec) in processes.items()
+    }
     page = os.sysconf("SC_PAGE_SIZE")
     by_kind: dict[str, int] = {}
     for pid, pages in tree_rss_pages_by_process(processes, root).items():
@@ -103,23 +112,25 @@ def process_kind(command: list[str]) -> str:
     return "other"
 
 
-def tree_rss_pages_by_process(processes: dict[int, tuple[int, tuple[int, ...]]], root: int) -> dict[int, int]:
-    """Resident pages of `root` and of each of its descendants, given each process's parent
-    and /proc statm (size, resident, shared, text, lib, data, dirty, in pages).
+def tree_rss_pages_by_process(processes: dict[int, tuple[int, tuple[int, ...], bool]], root: int) -> dict[int, int]:
+    """Resident pages of `root` and of each of its descendants, given each process's parent,
+    /proc statm (size, resident, shared, text, lib, data, dirty, in pages) and whether it is
+    a copy of its parent: a JVM's child that the kernel marks as forked and not yet running
+    a program of its own (PF_FORKNOEXEC).
 
-    A child with its parent's virtual size is one just forked, or spawned and not yet
-    running its own program (Java starts every subprocess so): it shares its parent's
-    pages and is counted once, with the parent, not twice (it is left out). The size, not
-    the whole statm: the two are read a moment apart, and a running JVM's resident pages
-    change in that moment, its mappings hardly ever."""
+    Java starts every subprocess so: the child shares its parent's pages until it runs its
+    program, and is counted once, with the parent, not twice (it is left out). So is a
+    child with its parent's virtual size, one caught before the kernel's mark can be read
+    (the size, not the whole statm: the two are read a moment apart, and a running JVM's
+    resident pages change in that moment, its mappings hardly ever)."""
     pages = {}
-    for pid, (parent, statm) in processes.items():
+    for pid, (parent, statm, copy) in processes.items():
         p = pid
         while p not in (root, 0, 1) and p in processes:
             p = processes[p][0]
         if p != root:
             continue
-        if pid != root and parent in processes and processes[parent][1][0] == statm[0]:
+        if pid != root and (copy or (parent in processes and processes[parent][1][0] == statm[0])):
             continue
         pages[pid] = statm[1]
     return pages
