@@ -125,14 +125,13 @@ def test_memory_of_a_process_tree_counts_a_child_sharing_its_parents_pages_once(
     processes = {
         100: (1, statm(50), False),  # lipmon, the measured root
         101: (100, statm(300), False),  # its JVM
-        102: (101, statm(300), False),  # a subprocess the JVM has spawned, not yet running its program
-        105: (101, (900, 280, 30, 1, 0, 150, 0), False),  # another, read a moment after the JVM
-        106: (101, (700, 290, 30, 1, 0, 150, 0), True),  # one the kernel marks as not yet exec'd
+        102: (101, statm(300), True),  # a subprocess the JVM has spawned, not yet running its program
+        106: (101, (700, 290, 30, 1, 0, 150, 0), True),  # another, read a moment after the JVM
         103: (101, statm(5), False),  # one that runs its own program
         104: (100, statm(300), False),  # a child of the root as large as the JVM, but not its copy
         200: (1, statm(999), False),  # not in the tree
     }
-    # The copies (102, 105, 106) are counted with the JVM, the unrelated process never: 655 pages in all.
+    # The copies (102, 106) are counted with the JVM, the unrelated process never: 655 pages in all.
     assert tree_rss_pages_by_process(processes, 100) == {100: 50, 101: 300, 103: 5, 104: 300}
 
 

@@ -119,18 +119,17 @@ def tree_rss_pages_by_process(processes: dict[int, tuple[int, tuple[int, ...], b
     a program of its own (PF_FORKNOEXEC).
 
     Java starts every subprocess so: the child shares its parent's pages until it runs its
-    program, and is counted once, with the parent, not twice (it is left out). So is a
-    child with its parent's virtual size, one caught before the kernel's mark can be read
-    (the size, not the whole statm: the two are read a moment apart, and a running JVM's
-    resident pages change in that moment, its mappings hardly ever)."""
+    program, and is counted once, with the parent, not twice (it is left out). The mark is
+    set at the fork and read with the parent's pid, so no comparison of sizes read a moment
+    apart is needed (the bench once used one, and counted a young JVM twice)."""
     pages = {}
-    for pid, (parent, statm, copy) in processes.items():
+    for pid, (_parent, statm, copy) in processes.items():
         p = pid
         while p not in (root, 0, 1) and p in processes:
             p = processes[p][0]
         if p != root:
             continue
-        if pid != root and (copy or (parent in processes and processes[parent][1][0] == statm[0])):
+        if pid != root and copy:
             continue
         pages[pid] = statm[1]
     return pages
