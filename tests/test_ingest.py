@@ -11,8 +11,10 @@ import pandas as pd
 import pytest
 
 from pipelines.contracts import load_contracts
+from pipelines.ingest.land import columns_read_by
 from pipelines.ingest.run import ingest
 from pipelines.lake import Lake
+from pipelines.quality.gx_runner import ExpectationSpec
 from pipelines.settings import PROJECT_ROOT
 from tests.deliveries import (
     payments_csv,
@@ -188,6 +190,22 @@ def test_ingest_lands_ready_deliveries_up_to_the_date_and_accounts_for_every_row
     # Scanned by Great Expectations: that the staged rows are the 4 + 4 kept.
     assert registry["the kept rows are those the row checks counted"]["observed"] == 8
     assert (lake / "runs/2026-11-28/quality/data_docs/index.html").exists()
+
+
+def test_the_validated_rows_carry_only_what_the_scanned_expectations_read():
+    """The rows joined with the registry for the orphan rate are narrowed to the columns
+    the scanned expectations read and the delivery date."""
+    settlements = CONTRACTS["medical_settlements"]
+    columns = [c.name for c in settlements.columns] + ["source_file", "line_number", "extract_date"]
+    scanned = [
+        ExpectationSpec("not_null", "diagnosis_code", {"mostly": 0.5}),
+        ExpectationSpec("mean_between", "_is_orphan", {"min_value": None, "max_value": 0.02}),
+        ExpectationSpec("row_count_between", None, {"min_value": 3, "max_value": 3}),
+    ]
+    assert columns_read_by(scanned, columns) == ["diagnosis_code", "extract_date"]
+    # A key Great Expectations scans brings its columns.
+    keyed = [ExpectationSpec("compound_unique", None, {"column_list": ["extract_date", "settlement_id"]})]
+    assert columns_read_by(keyed, columns) == ["settlement_id", "extract_date"]
 
 
 def test_relanding_is_idempotent_and_force_replaces_partitions(spark, delivered, lake):

@@ -37,7 +37,7 @@ from pipelines.quality.expectations import (
     with_orphan_flag,
     with_row_count_change,
 )
-from pipelines.quality.gx_runner import validate_dataframe
+from pipelines.quality.gx_runner import ExpectationSpec, validate_dataframe
 from pipelines.spark import broadcast_if_small
 from pipelines.storage import Location, local_copy, rmtree
 from pipelines.tables import DELIVERY_RECORD, bronze_table, quarantine_table
@@ -244,26 +244,29 @@ class SourceLanding:
             ref_dates = [d for d in lake.dates(registry) if d <= newest]
             if ref_dates:
                 reference = lake.read(self.spark, registry, ref_dates[-1])
-        validated = bronze
-        if reference is not None and contract.quality.orphan_rate is not None:
-            validated = with_orphan_flag(validated, contract.quality.orphan_rate.column, reference)
         change = self._row_count_change(results) if contract.quality.row_count_change else {}
-        if change:
-            validated = with_row_count_change(validated, change)
         specs = expectation_suite(contract, orphans_checked=reference is not None, row_count_checked=bool(change))
-        if validated is not bronze:
+        # What the row checks guarantee is answered from their counts, not scanned again.
+        answered = {s.label: answered_by_row_checks(s, contract) for s in specs}
+        kept = sum(r.rows_kept for r in results.values())
+        scanned = [s for s in specs if answered[s.label] is None] + [kept_rows_expectation(kept)]
+        validated = bronze
+        if reference is not None or change:
             # The suite runs one Spark job per expectation: the join with the registry is
-            # done once, into staging, rather than once per expectation.
+            # done once, into staging, rather than once per expectation, and carries only
+            # the columns the scanned expectations read (every column of a year of
+            # payments would be shuffled and written again for a flag).
+            if reference is not None and contract.quality.orphan_rate is not None:
+                validated = with_orphan_flag(validated, contract.quality.orphan_rate.column, reference)
+            if change:
+                validated = with_row_count_change(validated, change)
+            validated = validated.select(*columns_read_by(scanned, validated.columns))
             validated.write.parquet(str(staged["validated"]))
             validated = self.spark.read.parquet(str(staged["validated"]))
         # `validated` is a plain scan of staged Parquet: rescanning a column per expectation
         # is cheaper than caching every column first. The gate reports counts and rates,
         # no example values: the row checks have already quarantined bad rows (with their
         # reasons), and an example of a duplicated key would be a person's ID number.
-        # What the row checks guarantee is answered from their counts, not scanned again.
-        answered = {s.label: answered_by_row_checks(s, contract) for s in specs}
-        kept = sum(r.rows_kept for r in results.values())
-        scanned = [s for s in specs if answered[s.label] is None] + [kept_rows_expectation(kept)]
         with local_copy(self.quality_dir / "data_docs") as docs:  # GX writes local files only
             outcome = validate_dataframe(validated, contract.name, scanned, docs_dir=docs, examples=0, cache=False)
         quarantined: Counter[str] = Counter()
@@ -318,6 +321,15 @@ class SourceLanding:
             self.lake.publish(bronze_part, bronze_table(self.contract.name), d.extract_date)
             result.status = "landed"
             checkpoint("ingest:after-a-delivery")
+
+
+def columns_read_by(specs: list[ExpectationSpec], columns: list[str]) -> list[str]:
+    """The columns of `columns` that the expectations read, with the delivery date (in the
+    order of `columns`)."""
+    wanted = {"extract_date"}
+    for spec in specs:
+        wanted.update([spec.column] if spec.column else spec.params.get("column_list", []))
+    return [c for c in columns if c in wanted]
 
 
 def landed_record(lake: Lake, delivery: Delivery) -> dict | None:

@@ -152,7 +152,9 @@ def with_orphan_flag(bronze: DataFrame, column: str, reference_ids: DataFrame) -
         .distinct()
         .select("_ref_id", F.lit(0.0).alias(ORPHAN_FLAG))
     )
-    return bronze.join(known, on=bronze[column] == known["_ref_id"], how="left").select(
+    # Matched in a hash table of the known ids: a sort-merge join would sort every row by
+    # an ID number (the first digits are the region's, shared by most) for a flag.
+    return bronze.join(known.hint("shuffle_hash"), on=bronze[column] == known["_ref_id"], how="left").select(
         *bronze.columns, F.coalesce(F.col(ORPHAN_FLAG), F.lit(1.0)).alias(ORPHAN_FLAG)
     )
 
