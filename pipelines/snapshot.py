@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
@@ -24,14 +23,14 @@ from pipelines.alerts.rules import apply_rules
 from pipelines.contracts import Contract
 from pipelines.contracts.derive import bronze_schema, partitioned_schema
 from pipelines.contracts.outputs import OutputContract, conform, output_contract
-from pipelines.frames import local_frame
+from pipelines.frames import CACHE_LEVEL, local_frame
 from pipelines.index.hardship import score
 from pipelines.lake import REGISTRY, Lake, checkpoint, read_json, registry_lines, write_json
 from pipelines.policy import ConfigError, Policy
 from pipelines.profile.as_of import incremental_as_of, repeated_key_hashes
 from pipelines.profile.household import household_profiles, lookup_tables, standards_table
 from pipelines.profile.indicators import LOOKUPS, Indicator
-from pipelines.profile.roll import roll_exceptions
+from pipelines.profile.roll import left_off_roll, roll_exceptions
 from pipelines.pseudonym import fingerprint, hmac_sha256_hex, spot_number
 from pipelines.published import refresh_outputs
 from pipelines.report.publish import publish_reports
@@ -58,6 +57,11 @@ log = logging.getLogger(__name__)
 # 100 s off the snapshot; at 1,000 the caches cost 2-3 s and 0.2 GB of the JVM, more than
 # computing the profiles again (docs/performance.md).
 CACHE_FROM_RESIDENTS = 100_000
+# A large city's roll rows whose household has nobody registered (353 of 290,851 at
+# 2,000,000 households) are collected when there are at most this many, and the registry
+# is filtered by their persons where it lies: matched by a join, the whole registry was
+# shuffled for them (about 15 s of the snapshot at 2,000,000 households).
+FEW_LEFT_OFF = 10_000
 
 
 def _output_contracts() -> dict[str, OutputContract]:
@@ -164,7 +168,7 @@ class SourcesAsOf(Mapping[str, DataFrame]):
                 self._frames[name] = bronze
             else:
                 # Cached (the caller's clearCache releases it): counted here, then joined twice.
-                repeated = repeated_key_hashes(bronze, contract, self._as_of).persist(StorageLevel.MEMORY_AND_DISK)
+                repeated = repeated_key_hashes(bronze, contract, self._as_of).persist(CACHE_LEVEL)
                 self._frames[name] = incremental_as_of(bronze, contract, self._as_of, broadcast_if_small(repeated))
         return self._frames[name]
 
@@ -278,25 +282,38 @@ def build_snapshot(
     )
     found = person_indicators(spark, lake, inputs, result.inputs, contracts, indicators, policy, as_of, full=full)
     cache = (registry_lines(lake, inputs.dates[REGISTRY][-1]) or 0) >= CACHE_FROM_RESIDENTS
-    profiles = household_profiles(inputs, standards, lookups, indicators, policy, as_of, found, cache=cache)
+    held: list[DataFrame] = []  # cached on the way to the scored households, released once they are
+    profiles = household_profiles(
+        inputs, standards, lookups, indicators, policy, as_of, found, cache=held if cache else None
+    )
     scored = (
-        apply_rules(score(profiles, policy), policy, spot_number(F.col("household_id"), key, as_of), cache=cache)
+        apply_rules(
+            score(profiles, policy), policy, spot_number(F.col("household_id"), key, as_of), cache=cache, held=held
+        )
         .withColumn("household_key", hmac_sha256_hex(F.col("household_id"), key))
         .withColumn("data_as_of", _date_map(data_as_of or {}))
-        .persist(StorageLevel.MEMORY_AND_DISK)
+        .persist(CACHE_LEVEL)
     )
+    # Computes every scored household (the distinct reads all of them).
     unpriced = [
         r["county_code"]
         for r in scored.where(F.col("dibao_standard").isNull()).select("county_code").distinct().limit(5).collect()
     ]
+    for frame in held:  # the scored households hold the rows from here on
+        frame.unpersist()
     if unpriced:
         raise ConfigError(f"no dibao standard in force on {as_of} for county {', '.join(sorted(unpriced))}")
     alerts, resolved, result.previous_run = _lifecycle(
         spark, lake, outputs, scored.where(F.size("rules") > 0), scored, as_of, key, policy
     )
-    alerts = alerts.persist(StorageLevel.MEMORY_AND_DISK)
+    alerts = alerts.persist(CACHE_LEVEL)
     if "assistance_roll" in inputs:
-        exceptions = roll_exceptions(inputs["assistance_roll"], inputs["residents"], scored, as_of).withColumn(
+        left_off, persons = left_off_roll(inputs["assistance_roll"], scored, as_of), None
+        if cache:  # a large city: its few households left off are held here, not matched by a shuffle
+            few = left_off.limit(FEW_LEFT_OFF + 1).collect()
+            if len(few) <= FEW_LEFT_OFF:
+                left_off, persons = local_frame(spark, few, left_off.schema), [r["person_id"] for r in few]
+        exceptions = roll_exceptions(left_off, inputs["residents"], persons).withColumn(
             "household_key", hmac_sha256_hex(F.col("household_id"), key)
         )
     else:

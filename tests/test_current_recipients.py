@@ -24,7 +24,7 @@ from pipelines.index.hardship import score
 from pipelines.policy import load_policy
 from pipelines.profile.household import household_profiles, lookup_tables, standards_table
 from pipelines.profile.indicators import load_indicators
-from pipelines.profile.roll import roll_exceptions
+from pipelines.profile.roll import left_off_roll, roll_exceptions
 from pipelines.pseudonym import spot_number
 from tests.deliveries import PAYMENT_COLUMNS, RESIDENT_COLUMNS, SETTLEMENT_COLUMNS
 
@@ -350,12 +350,16 @@ def test_without_the_new_sources_no_programme_no_visit_and_no_new_rules(spark):
     assert not any({"EXIT_REVIEW", "SPOT_CHECK"} & set(r["rules"]) or "RELAPSE_RISK" in r["categories"] for r in rows)
 
 
-def test_roll_exceptions_list_the_households_with_nobody_registered_left(spark, households):
+@pytest.mark.parametrize("held", [False, True])
+def test_roll_exceptions_list_the_households_with_nobody_registered_left(spark, households, held):
+    """Matched with the registry by a join, or with the persons held (a large city's few)."""
     residents = spark.createDataFrame(RESIDENTS + ROLL_EXCEPTION_RESIDENTS, RESIDENT_COLUMNS)
     scored = spark.createDataFrame([(hh,) for hh in households], "household_id string")
+    left_off = left_off_roll(spark.createDataFrame(ROLL, ROLL_COLUMNS), scored, D)
+    persons = [r["person_id"] for r in left_off.collect()] if held else None
     got = {
         r["person_id"]: (r["household_id"], r["registry_status"], r["registry_household_id"], r["monthly_benefit"])
-        for r in roll_exceptions(spark.createDataFrame(ROLL, ROLL_COLUMNS), residents, scored, D).collect()
+        for r in roll_exceptions(left_off, residents, persons).collect()
     }
     assert got == {
         "x1": ("X1", "deceased", None, 400.0),

@@ -50,3 +50,24 @@ def test_per_county_rank(spark, cache):
         members = sorted((r for r in rows if r[1] == county), key=lambda r: (-r[2], r[0]))
         expected.update({r[0]: (i + 1, len(members)) for i, r in enumerate(members)})
     assert got == expected
+
+
+def test_the_sorted_rows_are_held_for_the_caller_to_release(spark):
+    """The cached sorted rows go to `held`; released once the ranks are computed and cached
+    in their turn, the ranks stay those computed."""
+    rows = _rows(40, seed=3)
+    df = spark.createDataFrame(rows, "household_id string, county_code string, hardship_index double")
+    held: list = []
+    ranked = rank_within_scope(
+        df, "county_code", [F.col("hardship_index").desc(), F.col("household_id").asc()], held=held
+    ).cache()
+    first = sorted(tuple(r) for r in ranked.collect())
+    assert len(held) == 1 and held[0].is_cached
+    held[0].unpersist()
+    assert not held[0].is_cached
+    assert sorted(tuple(r) for r in ranked.collect()) == first
+    ranked.unpersist()
+    by_county: dict[str, list] = {}
+    for r in sorted(rows, key=lambda r: (-r[2], r[0])):
+        by_county.setdefault(r[1], []).append(r[0])
+    assert {r[0]: r[3] for r in first} == {h: i + 1 for ids in by_county.values() for i, h in enumerate(ids)}

@@ -8,24 +8,29 @@ per-scope aggregate into ranks within each scope (the city, or each county).
 
 from __future__ import annotations
 
-from pyspark import StorageLevel
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from pipelines.frames import local_frame
+from pipelines.frames import CACHE_LEVEL, local_frame
 
 
-def rank_within_scope(df: DataFrame, scope: str, order: list, *, cache: bool = False) -> DataFrame:
+def rank_within_scope(
+    df: DataFrame, scope: str, order: list, *, cache: bool = False, held: list[DataFrame] | None = None
+) -> DataFrame:
     """Add `rank` (1 = first by `order` within `scope`) and `scope_size`. `order` must be a
     total order (end with a unique column) so that ranks are exact and reproducible.
     `cache`: the global sort samples its input to choose its ranges, then reads it again;
-    cached, the plan beneath (a city's profiles) is computed once, not twice."""
-    source = df.persist(StorageLevel.MEMORY_AND_DISK) if cache else df
+    cached, the plan beneath (a city's profiles) is computed once, not twice. The sorted
+    rows are cached (read twice); `held` receives them, for the caller to release once
+    what reads them is computed (else the session's clearCache releases them)."""
+    source = df.persist(CACHE_LEVEL) if cache else df
     positioned = (
         source.orderBy(F.col(scope), *order)
         .select("*", F.spark_partition_id().alias("_part"), F.monotonically_increasing_id().alias("_row"))
-        .persist(StorageLevel.MEMORY_AND_DISK)
+        .persist(CACHE_LEVEL)
     )
+    if held is not None:
+        held.append(positioned)
     # One row per partition (a few dozen): small enough to add up on the driver.
     parts = sorted(
         positioned.groupBy("_part").agg(F.count(F.lit(1)).alias("n"), F.min("_row").alias("first")).collect()

@@ -121,19 +121,26 @@ def urgency(policy: Policy) -> Column:
 
 
 def apply_rules(
-    scored: DataFrame, policy: Policy, spot_number: Column | None = None, *, cache: bool = False
+    scored: DataFrame,
+    policy: Policy,
+    spot_number: Column | None = None,
+    *,
+    cache: bool = False,
+    held: list[DataFrame] | None = None,
 ) -> DataFrame:
     """Scored households plus rank, scope_size, percentile, rules, categories, what the
     asset flags and farm income decided (`assets_exclude`, `farm_income_excludes`),
     `exit_reasons`, `urgency` and `newly_found`. `spot_number`: each household's draw in
     [0, 1) for the month (pipelines.pseudonym.spot_number); without it, no spot checks.
-    `cache`: rank a cached copy of `scored` (pipelines.alerts.rank)."""
+    `cache`: rank a cached copy of `scored`; `held` receives the cached sorted rows
+    (pipelines.alerts.rank)."""
     scope = F.lit("city") if policy.alerts.top_scope == "city" else F.col("county_code")
     ranked = rank_within_scope(
         scored.select("*", scope.alias("rank_scope")),
         "rank_scope",
         [F.col("hardship_index").desc(), F.col("household_id").asc()],
         cache=cache,
+        held=held,
     )
     k = F.ceil(F.lit(policy.alerts.top_share) * F.col("scope_size"))
     no_assets = F.size(F.col("asset_flags")) == 0

@@ -19,13 +19,12 @@ from collections.abc import Mapping, Sequence
 from datetime import date, timedelta
 from decimal import Decimal
 
-from pyspark import StorageLevel
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from pipelines.columns import labels_where
-from pipelines.frames import local_frame
+from pipelines.frames import CACHE_LEVEL, local_frame
 from pipelines.policy import Policy
 from pipelines.profile.indicators import (
     HOUSEHOLD_COLUMNS,
@@ -380,14 +379,15 @@ def household_profiles(
     as_of: date,
     found: Mapping[str, DataFrame] | None = None,
     *,
-    cache: bool = False,
+    cache: list[DataFrame] | None = None,
 ) -> DataFrame:
     """One row per household with at least one registered member. `inputs`: each source
     as of D by contract name (residents required; a source never delivered is absent).
     `found`: a source's person indicators computed already (`person_aggregates`), used
     instead of its rows. `cache`: the aggregated households are read twice (joined with
     the household sources, and the context their rows are matched against: county, size,
-    standard); cached, a city's members are aggregated once (the caller releases it)."""
+    standard); given a list, they are cached and appended to it, so that a city's members
+    are aggregated once (the caller releases them)."""
     evaluation = _Evaluation(indicators, inputs, lookups, policy, as_of, found)
     registered = registered_members(inputs["residents"], as_of)
     members = evaluation.members(registered)
@@ -430,8 +430,9 @@ def household_profiles(
             *declared,
         )
     )
-    if cache:
-        profiled = profiled.persist(StorageLevel.MEMORY_AND_DISK)
+    if cache is not None:
+        profiled = profiled.persist(CACHE_LEVEL)
+        cache.append(profiled)
     # A household source's rows reach their household through the registry alone: the
     # members' person indicators would only be joined again (a second pass over them).
     return evaluation.households(profiled, registered.select("person_id", "household_id"))

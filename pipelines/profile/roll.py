@@ -4,6 +4,7 @@ person. Pure transform; the rows name people and go to the restricted zone only.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date
 
 from pyspark.sql import DataFrame
@@ -13,11 +14,20 @@ REGISTRY_STATUS = {"1": "registered", "2": "deceased", "3": "moved_out"}
 ABSENT = "absent"
 
 
-def roll_exceptions(roll: DataFrame, residents: DataFrame, households: DataFrame, as_of: date) -> DataFrame:
-    """`roll`: the assistance roll as of D; `residents`: the registry as of D (every
-    status); `households`: the households scored on D (household_id)."""
+def left_off_roll(roll: DataFrame, households: DataFrame, as_of: date) -> DataFrame:
+    """The roll's rows in force on D whose household has nobody registered: not among
+    `households`, the households scored on D (household_id)."""
     in_force = roll.where(F.col("approval_date") <= F.lit(as_of))
-    nobody_left = in_force.join(households.select("household_id"), on="household_id", how="left_anti")
+    return in_force.join(households.select("household_id"), on="household_id", how="left_anti")
+
+
+def roll_exceptions(left_off: DataFrame, residents: DataFrame, persons: Sequence[str] | None = None) -> DataFrame:
+    """`left_off`: the roll's rows left off (`left_off_roll`); `residents`: the registry as
+    of D (every status). `persons`: every person_id of `left_off`, when the caller holds
+    them (a few hundred in a city of millions): the registry is then filtered where it
+    lies, instead of shuffled whole to be matched with them."""
+    if persons is not None:
+        residents = residents.where(F.col("person_id").isin(sorted(set(persons))))
     registry = residents.select(
         "person_id",
         F.col("name").alias("_name"),
@@ -32,7 +42,7 @@ def roll_exceptions(roll: DataFrame, residents: DataFrame, households: DataFrame
         ],
         F.lit(ABSENT),
     )
-    return nobody_left.join(registry, on="person_id", how="left").select(
+    return left_off.join(registry, on="person_id", how="left").select(
         "household_id",
         "person_id",
         F.col("_name").alias("name"),
