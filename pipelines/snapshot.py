@@ -283,9 +283,7 @@ def build_snapshot(
     found = person_indicators(spark, lake, inputs, result.inputs, contracts, indicators, policy, as_of, full=full)
     cache = (registry_lines(lake, inputs.dates[REGISTRY][-1]) or 0) >= CACHE_FROM_RESIDENTS
     held: list[DataFrame] = []  # cached on the way to the scored households, released once they are
-    profiles = household_profiles(
-        inputs, standards, lookups, indicators, policy, as_of, found, cache=held if cache else None
-    )
+    profiles = household_profiles(inputs, standards, lookups, indicators, policy, as_of, found, cache=cache, held=held)
     scored = (
         apply_rules(
             score(profiles, policy), policy, spot_number(F.col("household_id"), key, as_of), cache=cache, held=held

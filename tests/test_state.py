@@ -155,9 +155,10 @@ def test_a_night_with_the_profiles_cached_equals_one_without(spark, city, tmp_pa
 
 
 def test_a_large_citys_roll_exceptions_equal_a_small_citys(spark, tmp_path, monkeypatch):
-    """A large city caches its profiles and scored households, from which the roll
-    exceptions are found; the recipients' city (one roll exception on 11-23: G, deceased)
-    with the threshold lowered gives the same tables as without."""
+    """A large city caches its profiles (the scored households are cached at every size)
+    and holds the roll's few rows with nobody registered, matching the registry by their
+    persons; the recipients' city (one roll exception on 11-23: G, deceased) with the
+    threshold lowered gives the same tables as without."""
     import shutil
 
     from pipelines import snapshot

@@ -326,9 +326,7 @@ class SourceLanding:
 def columns_read_by(specs: list[ExpectationSpec], columns: list[str]) -> list[str]:
     """The columns of `columns` that the expectations read, with the delivery date (in the
     order of `columns`)."""
-    wanted = {"extract_date"}
-    for spec in specs:
-        wanted.update([spec.column] if spec.column else spec.params.get("column_list", []))
+    wanted = {"extract_date"}.union(*(spec.columns for spec in specs))
     return [c for c in columns if c in wanted]
 
 

@@ -379,15 +379,16 @@ def household_profiles(
     as_of: date,
     found: Mapping[str, DataFrame] | None = None,
     *,
-    cache: list[DataFrame] | None = None,
+    cache: bool = False,
+    held: list[DataFrame] | None = None,
 ) -> DataFrame:
     """One row per household with at least one registered member. `inputs`: each source
     as of D by contract name (residents required; a source never delivered is absent).
     `found`: a source's person indicators computed already (`person_aggregates`), used
     instead of its rows. `cache`: the aggregated households are read twice (joined with
     the household sources, and the context their rows are matched against: county, size,
-    standard); given a list, they are cached and appended to it, so that a city's members
-    are aggregated once (the caller releases them)."""
+    standard); cached, a city's members are aggregated once. `held` receives the cached
+    households, for the caller to release (else the session's clearCache releases them)."""
     evaluation = _Evaluation(indicators, inputs, lookups, policy, as_of, found)
     registered = registered_members(inputs["residents"], as_of)
     members = evaluation.members(registered)
@@ -430,9 +431,10 @@ def household_profiles(
             *declared,
         )
     )
-    if cache is not None:
+    if cache:
         profiled = profiled.persist(CACHE_LEVEL)
-        cache.append(profiled)
+        if held is not None:
+            held.append(profiled)
     # A household source's rows reach their household through the registry alone: the
     # members' person indicators would only be joined again (a second pass over them).
     return evaluation.households(profiled, registered.select("person_id", "household_id"))

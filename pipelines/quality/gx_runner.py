@@ -93,6 +93,11 @@ class ExpectationSpec:
     def label(self) -> str:
         return self.name or (f"{self.column} {self.kind}" if self.column else self.kind)
 
+    @property
+    def columns(self) -> tuple[str, ...]:
+        """The columns the expectation reads (none for a table-level count)."""
+        return (self.column,) if self.column else tuple(self.params.get("column_list", ()))
+
 
 @dataclass(frozen=True)
 class ExpectationOutcome:
