@@ -316,11 +316,13 @@ def _push_line(record: dict) -> str:
 def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     params = run_parameters(args)
     from pipelines.run.flows import nightly
+    from pipelines.run.launch import warm_up
     from pipelines.run.steps import reach_lake
 
     quiet_prefect()
     reach_lake(params)
     with LakeLease(settings.lake, command="run", date=params.snapshot_date.isoformat()):  # before Prefect starts
+        warm_up(params)
         record = nightly(params)
     _print_night(record)
     print(f"manifest: {settings.lake / 'runs' / params.snapshot_date.isoformat() / 'manifest.json'}")
@@ -330,11 +332,13 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_backfill(args: argparse.Namespace, settings: Settings) -> int:
     params = run_parameters(args)
     from pipelines.run.flows import backfill
+    from pipelines.run.launch import warm_up
     from pipelines.run.steps import reach_lake
 
     quiet_prefect()
     reach_lake(params)
     with LakeLease(settings.lake, command="backfill", date=f"{params.start}..{params.end}"):
+        warm_up(params)
         records = backfill(params)
     for day, record in zip(params.dates(), records):
         snap = record["snapshot"]

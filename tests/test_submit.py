@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from pipelines.run.job import job_main
-from pipelines.run.launch import SubmitFailed, submit_command, submit_step
+from pipelines.run.launch import SubmitFailed, submit_command, submit_step, warm_up
 from pipelines.run.package import package
 from pipelines.run.params import RunParameters
 from pipelines.settings import PROJECT_ROOT
@@ -215,3 +215,28 @@ def test_a_small_heap_comes_with_a_small_jvm_and_the_operators_heap_with_the_def
     assert driver_java_options(small) == "-XX:-DontCompileHugeMethods"
     cmd = submit_command("ingest", params, tmp_path / "in.json", tmp_path / "out.json")
     assert cmd[cmd.index("--conf") + 1].endswith(" -XX:-DontCompileHugeMethods")
+
+
+def test_warming_up_starts_nothing_when_the_steps_are_submitted(tmp_path, monkeypatch):
+    started = []
+    monkeypatch.setattr("pipelines.run.launch.spark_session", lambda settings: started.append(settings))
+    params = RunParameters(snapshot_date=D, lake=str(tmp_path / "lake"), spark_submit=True)
+    assert warm_up(params) is None
+    assert started == []
+
+
+def test_a_failing_warm_up_is_left_to_the_step_that_needs_the_session(tmp_path, monkeypatch):
+    """The warm-up's thread swallows what fails; the step starting the session meets it again."""
+    lake = tmp_path / "lake"
+    started = []
+
+    def no_java(settings):
+        started.append(settings.lake)
+        raise RuntimeError("no Java 17+ found")
+
+    monkeypatch.setattr("pipelines.run.launch.spark_session", no_java)
+    thread = warm_up(RunParameters(snapshot_date=D, lake=str(lake)))
+    assert thread is not None
+    thread.join(timeout=30)
+    assert not thread.is_alive()
+    assert started == [lake]

@@ -26,6 +26,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
@@ -36,8 +37,8 @@ import pyspark
 from pipelines.contracts.files import schemas_dir
 from pipelines.lake import city_residents, read_json, write_json
 from pipelines.run.package import package
-from pipelines.run.params import RunParameters
-from pipelines.run.steps import STEPS, Result
+from pipelines.run.params import Locations, RunParameters
+from pipelines.run.steps import STEPS, Result, spark_session
 from pipelines.settings import Settings
 from pipelines.spark import DEFAULT_MASTER, driver_environment, driver_java_options, driver_memory, find_java_home
 from pipelines.storage import Location, is_remote
@@ -55,6 +56,29 @@ def run_step(name: str, params: RunParameters, *inputs: Any) -> Result:
     if params.spark_submit and step.spark:
         return submit_step(name, params, inputs)
     return step.run(params, *inputs)
+
+
+def warm_up(params: Locations) -> threading.Thread | None:
+    """Start, in a thread of its own, what the in-process steps meet first, while the
+    caller starts Prefect (its temporary server takes seconds): the Spark session, whose
+    JVM takes seconds to start, then Great Expectations, seconds to import. The steps get
+    the same session (`build_spark` gets the one this started, or waits for it). A failure
+    here is left to the step that needs the session, which meets it again and reports it.
+    Nothing to warm when the steps are spark-submits of their own."""
+    if params.spark_submit:
+        return None
+
+    def start() -> None:
+        try:
+            spark_session(params.settings())
+            os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
+            import great_expectations  # noqa: F401
+        except Exception as exc:  # the step that needs it reports it
+            log.debug("warming up: %s", exc)
+
+    thread = threading.Thread(target=start, name="lipmon-warm-up", daemon=True)
+    thread.start()
+    return thread
 
 
 @lru_cache(maxsize=1)

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import os
 import platform
+from importlib.metadata import version
 from typing import Any
 
-import great_expectations
 import prefect
 import pyspark
 
@@ -43,7 +43,7 @@ def versions() -> dict[str, Any]:
         "lipmon": pipelines.__version__,
         "python": platform.python_version(),
         "pyspark": pyspark.__version__,
-        "great_expectations": great_expectations.__version__,
+        "great_expectations": version("great_expectations"),  # its import takes seconds
         "prefect": prefect.__version__,
         "host": platform.node(),
         "pid": os.getpid(),

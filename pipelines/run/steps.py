@@ -47,7 +47,8 @@ log = logging.getLogger(__name__)
 Result = dict[str, Any]
 
 
-def _spark(settings: Settings) -> SparkSession:
+def spark_session(settings: Settings) -> SparkSession:
+    """The steps' session (started once per process, then the same)."""
     return build_spark(settings.master, residents=city_residents(settings.landing, settings.lake))
 
 
@@ -91,7 +92,7 @@ def reach_lake(params: Locations) -> None:
     session, with its settings, before anything (the lease first) touches the lake."""
     settings = params.settings()
     if is_remote(settings.lake) and not params.spark_submit:
-        _spark(settings)
+        spark_session(settings)
 
 
 def check_configuration(params: RunParameters) -> Result:
@@ -138,7 +139,7 @@ def step_ingest(params: RunParameters) -> Result:
     lake = Lake(settings.lake)
     contracts = load_contracts(settings.contracts_dir)
     computed = lake.dates(HOUSEHOLD_PROFILE)
-    report = ingest(_spark(settings), lake, settings.landing, contracts, as_of=params.snapshot_date)
+    report = ingest(spark_session(settings), lake, settings.landing, contracts, as_of=params.snapshot_date)
     # A delivery dated before snapshots already computed arrived late (or was re-delivered):
     # those snapshots were computed without it. Say which dates a backfill should redo.
     late = sorted(
@@ -188,7 +189,7 @@ def step_snapshot(params: RunParameters, fresh: Result) -> Result:
     policy = load_policy(settings.config)
     key = load_key(lake.root / policy.pseudonym.key_file)
     result = build_snapshot(
-        _spark(settings),
+        spark_session(settings),
         lake,
         load_contracts(settings.contracts_dir),
         policy,
@@ -208,7 +209,7 @@ def step_relink(params: RunParameters) -> Result:
     lake = Lake(settings.lake)
     key = load_key(lake.root / load_policy(settings.config).pseudonym.key_file)
     relinked = relink_lifecycle(
-        _spark(settings), lake, load_policy(settings.config), after=params.snapshot_date, key=key
+        spark_session(settings), lake, load_policy(settings.config), after=params.snapshot_date, key=key
     )
     if relinked:
         log.info("lifecycle re-derived for the later dates %s", ", ".join(map(str, relinked)))
@@ -222,7 +223,7 @@ def step_push(params: RunParameters) -> Result:
     lake = Lake(settings.lake)
     policy = load_policy(settings.config)
     contract = output_contract("alert_message")
-    queued, suppressed = queue_messages(_spark(settings), lake, params.snapshot_date, contract)
+    queued, suppressed = queue_messages(spark_session(settings), lake, params.snapshot_date, contract)
     with closing(open_sink(policy.push, lake, contract)) as sink:
         report = push_queued(lake, sink, contract, batch_size=policy.push.batch_size)
     return {"queued_today": queued, "suppressed_today": suppressed, **report.to_dict()}
