@@ -140,6 +140,7 @@ def test_the_log_tells_the_story_of_the_night_without_noise(sample_night):
         "Truncated the string representation",
         "Finished in state Completed()",
         "prefect.io/docs",
+        "trivially true equals predicate",
     ):
         assert noise not in output, noise
 

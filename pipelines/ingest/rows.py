@@ -160,7 +160,10 @@ def check_rows(lines: DataFrame, contract: Contract, positions: list[int]) -> Da
         *base,
         *[c.name for c in contract.columns],
         "_key_raw",
-        _join_reasons(F.col("_field_reasons"), _reason_text(rule_problems)).alias("reasons"),
+        # A contract without rules adds no text (comparing a constant '' with '' makes Spark warn).
+        _join_reasons(F.col("_field_reasons"), *([_reason_text(rule_problems)] if rule_problems else [])).alias(
+            "reasons"
+        ),
     )
 
 
