@@ -150,7 +150,7 @@ def validate_dataframe(
     """
     if not specs:
         raise ValueError("specs is empty: nothing to validate")
-    gx = _gx()
+    gx = load_gx()
     docs_dir = Path(docs_dir).resolve() if docs_dir is not None else None
     context = gx.get_context(mode="ephemeral", project_config=_context_config(docs_dir))
 
@@ -207,12 +207,12 @@ def build_data_docs(docs_dir: Path) -> Path | None:
     docs_dir = Path(docs_dir).resolve()
     if not (docs_dir / _STORE_DIRNAME).exists():
         return None
-    context = _gx().get_context(mode="ephemeral", project_config=_context_config(docs_dir))
+    context = load_gx().get_context(mode="ephemeral", project_config=_context_config(docs_dir))
     context.build_data_docs(site_names=[_SITE_NAME])
     return make_offline(docs_dir, store=docs_dir / _STORE_DIRNAME)
 
 
-def _gx():
+def load_gx():
     """Import GX on first use (the import takes seconds), with usage statistics off."""
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
     import great_expectations as gx

@@ -36,6 +36,7 @@ import pyspark
 
 from pipelines.contracts.files import schemas_dir
 from pipelines.lake import city_residents, read_json, write_json
+from pipelines.quality.gx_runner import load_gx
 from pipelines.run.package import package
 from pipelines.run.params import Locations, RunParameters
 from pipelines.run.steps import STEPS, Result, spark_session
@@ -71,8 +72,7 @@ def warm_up(params: Locations) -> threading.Thread | None:
     def start() -> None:
         try:
             spark_session(params.settings())
-            os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
-            import great_expectations  # noqa: F401
+            load_gx()
         except Exception as exc:  # the step that needs it reports it
             log.debug("warming up: %s", exc)
 
