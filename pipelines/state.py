@@ -38,7 +38,8 @@ from pipelines.lake import Lake, read_json, write_json
 from pipelines.policy import Policy
 from pipelines.profile.household import person_aggregates, person_definition, person_sources
 from pipelines.profile.indicators import Indicator
-from pipelines.storage import Location, listing, rename, restrict, rmtree
+from pipelines.published import data_files
+from pipelines.storage import Location, listing, parquet_rows, rename, restrict, rmtree
 from pipelines.tables import DELIVERY_RECORD, bronze_table
 
 log = logging.getLogger(__name__)
@@ -91,14 +92,23 @@ def state_key(definition: str, deliveries: list[dict], contract: Contract, code:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+def _rows_held(folder: Location) -> int:
+    """The rows of a folder of Parquet files, from their footers (no Spark job, no data
+    read); an error if it holds no Parquet file or a file without a readable footer."""
+    files = data_files(folder)
+    if not files:
+        raise FileNotFoundError(f"{folder} holds no Parquet file")
+    return sum(parquet_rows(folder / f.name) for f in files)
+
+
 def _cached(spark: SparkSession, folder: Location, key: str) -> DataFrame | None:
     """The kept aggregates, if the folder is whole; None (and a warning) otherwise."""
     record = read_json(folder / RECORD) if folder.exists() else None
     if not record:
         return None
     try:
+        counted = _rows_held(folder / ROWS)
         rows = spark.read.parquet(str(folder / ROWS))
-        counted = rows.count()
     except Exception as exc:  # a damaged state is computed again, never trusted
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         log.warning("state %s cannot be read (%s: %s); computing it again", folder, type(exc).__name__, first)
@@ -118,7 +128,7 @@ def _keep(spark: SparkSession, lake: Lake, folder: Location, computed: DataFrame
     staged = lake.staging()
     try:
         computed.write.parquet(str(staged / ROWS))
-        rows = spark.read.parquet(str(staged / ROWS)).count()
+        rows = _rows_held(staged / ROWS)
         write_json(staged / RECORD, {"key": key, "rows": rows, "as_of": as_of.isoformat(), "written": time.time()})
         if folder.exists():
             rmtree(folder)

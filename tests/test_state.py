@@ -114,6 +114,19 @@ def test_a_damaged_state_is_computed_again(spark, city):
     assert len(pd.read_parquet(state / "rows")) == 4
 
 
+def test_a_state_that_lost_its_files_is_computed_again(spark, city):
+    """The state's rows are counted from the Parquet footers: a folder whose files are
+    gone (a partial copy, a clean-up) holds fewer rows than its record says."""
+    _, lake, _ = city
+    _night(spark, lake, D1)
+    (state,) = _states(lake, "social_security")
+    for path in (state / "rows").glob("*.parquet"):
+        path.unlink()
+    assert _night(spark, lake, D2)["pension_income"] == pytest.approx(50.0)
+    (state,) = _states(lake, "social_security")
+    assert len(pd.read_parquet(state / "rows")) == 4
+
+
 def test_a_night_the_state_answers_never_reads_the_sources_rows(spark, city):
     """The payments' rows (a year of them, in a city) are not read, not even to choose
     the latest row of each key, when their person indicators come from the state."""
