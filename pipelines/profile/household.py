@@ -286,17 +286,24 @@ class _Evaluation:
         are ignored (the join to the households). `members`: the registered members'
         person_id and household_id."""
         context = households.select(*[c for c in HOUSEHOLD_COLUMNS if c in households.columns])
+        # Every source that matches persons to households joins this one frame, in one
+        # form (its filters explicit, so that no join infers others): Spark then shuffles
+        # the registry by person once for all of them, not once per source.
+        registered = members.select("person_id", F.col("household_id").alias(REGISTERED_HOUSEHOLD)).where(
+            F.col("person_id").isNotNull() & F.col(REGISTERED_HOUSEHOLD).isNotNull()
+        )
         for source, group in self._by_source("household").items():
             if source not in self.inputs:
                 households = self._absent(households, group)
                 continue
             rows = self.inputs[source]
             if "household_id" not in rows.columns:  # a person's rows reach the household through its members
-                rows = self._usable(rows, group).join(
-                    members.select("person_id", "household_id"), on="person_id", how="inner"
+                rows = (
+                    self._usable(rows, group)
+                    .join(registered, on="person_id", how="inner")
+                    .withColumnRenamed(REGISTERED_HOUSEHOLD, "household_id")
                 )
             elif "person_id" in rows.columns and _uses(group, REGISTERED_HOUSEHOLD):
-                registered = members.select("person_id", F.col("household_id").alias(REGISTERED_HOUSEHOLD))
                 rows = self._usable(rows.join(registered, on="person_id", how="left"), group)
             else:
                 rows = self._usable(rows, group)
