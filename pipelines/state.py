@@ -94,11 +94,8 @@ def state_key(definition: str, deliveries: list[dict], contract: Contract, code:
 
 def _rows_held(folder: Location) -> int:
     """The rows of a folder of Parquet files, from their footers (no Spark job, no data
-    read); an error if it holds no Parquet file or a file without a readable footer."""
-    files = data_files(folder)
-    if not files:
-        raise FileNotFoundError(f"{folder} holds no Parquet file")
-    return sum(parquet_rows(folder / f.name) for f in files)
+    read); an error if a file's footer cannot be read."""
+    return sum(parquet_rows(folder / f.name) for f in data_files(folder))
 
 
 def _cached(spark: SparkSession, folder: Location, key: str) -> DataFrame | None:

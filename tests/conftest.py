@@ -214,3 +214,15 @@ def lake_contents(lake: Path) -> dict[str, list[str]]:
         line for path in (lake / "restricted/outbox").rglob("*.jsonl") for line in path.read_text().splitlines()
     )
     return out
+
+
+@pytest.fixture
+def no_automatic_broadcast(spark):
+    """Spark broadcasts any small table by itself: switched off, a join without the hint is a shuffle."""
+    keys = ("spark.sql.autoBroadcastJoinThreshold", "spark.sql.adaptive.autoBroadcastJoinThreshold")
+    before = {k: spark.conf.get(k, None) for k in keys}
+    for k in keys:
+        spark.conf.set(k, "-1")
+    yield
+    for k, v in before.items():
+        spark.conf.unset(k) if v is None else spark.conf.set(k, v)

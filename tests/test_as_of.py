@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import date
 
-import pytest
 from pyspark.sql import functions as F
 
 from pipelines.contracts import load_contracts
@@ -54,18 +53,6 @@ def test_income_window_is_the_twelve_whole_months_before_the_snapshot_month():
         "2026-10",
     ]
     assert months_before(date(2026, 1, 1), 3) == ["2025-10", "2025-11", "2025-12"]
-
-
-@pytest.fixture
-def no_automatic_broadcast(spark):
-    """Spark broadcasts any small table by itself: switched off, a join without the hint is a shuffle."""
-    keys = ("spark.sql.autoBroadcastJoinThreshold", "spark.sql.adaptive.autoBroadcastJoinThreshold")
-    before = {k: spark.conf.get(k, None) for k in keys}
-    for k in keys:
-        spark.conf.set(k, "-1")
-    yield
-    for k, v in before.items():
-        spark.conf.unset(k) if v is None else spark.conf.set(k, v)
 
 
 def test_many_redelivered_keys_are_joined_by_a_shuffle_with_the_same_result(spark, no_automatic_broadcast):

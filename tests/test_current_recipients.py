@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 from datetime import date
 from decimal import Decimal
 
@@ -214,6 +215,25 @@ def households(spark):
         "vehicles": spark.createDataFrame(VEHICLES, VEHICLE_COLUMNS),
     }
     return {r["household_id"]: r for r in ruled(spark, inputs)}
+
+
+def test_the_registry_is_shuffled_by_person_once_for_the_roll_and_the_real_estate(spark, no_automatic_broadcast):
+    """A large city's roll and real estate both match persons to households by sorting the
+    registry by person: one shuffle of it serves both (the second is Spark's reuse)."""
+    inputs = {
+        "residents": spark.createDataFrame(RESIDENTS, RESIDENT_COLUMNS),
+        "assistance_roll": spark.createDataFrame(ROLL, ROLL_COLUMNS),
+        "property": spark.createDataFrame(
+            [("H1", "e1", "residential", Decimal("90.00"), "registered")],
+            "property_id string, person_id string, property_type string, floor_area decimal(10,2), status string",
+        ),
+    }
+    lookups = lookup_tables(spark, POLICY, {"farm_net_returns": FARM_ITEMS}, D)
+    profiles = household_profiles(inputs, standards_table(spark, POLICY, D), lookups, INDICATORS, POLICY, D)
+    profiles.collect()  # adaptive execution settles the final plan
+    plan = profiles._jdf.queryExecution().executedPlan().toString()
+    reused = re.findall(r"ReusedExchange \[person_id#\d+, registered_household_id#\d+\]", plan)
+    assert len(reused) == 1, plan
 
 
 def by_hand_spot(household_id: str, month: str = "2026-11", key: bytes = KEY) -> float:

@@ -6,6 +6,7 @@ damaged state is computed again. Every night equals the night computed from bron
 from __future__ import annotations
 
 import json
+import shutil
 from datetime import date
 from pathlib import Path
 
@@ -114,14 +115,15 @@ def test_a_damaged_state_is_computed_again(spark, city):
     assert len(pd.read_parquet(state / "rows")) == 4
 
 
-def test_a_state_that_lost_its_files_is_computed_again(spark, city):
-    """The state's rows are counted from the Parquet footers: a folder whose files are
-    gone (a partial copy, a clean-up) holds fewer rows than its record says."""
+def test_a_state_holding_other_rows_than_its_record_is_computed_again(spark, city):
+    """A state folder is trusted only if its files hold the rows its record counted: a
+    stray copy of a file (a partial copy, a retried move) is not read."""
     _, lake, _ = city
     _night(spark, lake, D1)
     (state,) = _states(lake, "social_security")
-    for path in (state / "rows").glob("*.parquet"):
-        path.unlink()
+    (part,) = (state / "rows").glob("*.parquet")
+    shutil.copy(part, part.with_name("part-99999-copy.parquet"))
+    _plant(state, 1_200_000)  # were the folder read, the widow would have 1,000 a month
     assert _night(spark, lake, D2)["pension_income"] == pytest.approx(50.0)
     (state,) = _states(lake, "social_security")
     assert len(pd.read_parquet(state / "rows")) == 4
