@@ -3,7 +3,8 @@ A real HTTP server on 127.0.0.1 that fails a share of requests (500s, dropped co
 answers slower than the client's timeout) receives every message at least once and, after
 deduplication by idempotency key as the receiver contract asks, exactly once; a rerun sends
 nothing; a crash between delivery and the ledger is covered; the database sink writes a
-real SQLite file, and PostgreSQL when its server and driver are on the machine."""
+real SQLite file, and PostgreSQL when its server and driver are on the machine, and fills a
+table an earlier release made."""
 
 from __future__ import annotations
 
@@ -376,6 +377,81 @@ def test_database_sink_on_a_sqlite_file(tmp_path, monkeypatch):
 @pytest.mark.system
 def test_database_sink_on_postgresql(postgres_url, tmp_path, monkeypatch):
     _database_sink_writes_each_message_once(postgres_url, monkeypatch, tmp_path)
+
+
+# An earlier release's message table, written by hand: six of the contract's columns and
+# delivered_at. Named apart from the other tests' table (they share a PostgreSQL server).
+OLD_TABLE = """create table earlier_messages (
+    idempotency_key varchar(64) primary key, snapshot_date date, household_key text,
+    head_name text, rules json, rank bigint, delivered_at timestamp not null)"""
+
+
+def _sink_fills_an_earlier_releases_table(url: str, tmp_path: Path, caplog) -> None:
+    engine = sa.create_engine(url)
+    with engine.begin() as connection:
+        connection.exec_driver_sql(OLD_TABLE)
+        connection.exec_driver_sql(
+            "insert into earlier_messages values "
+            f"('{1:064x}', '2026-11-27', 'hk001', '名1', '[\"TOP_INDEX\"]', 7, '2026-11-27 02:00:00')"
+        )
+    lake = Lake(tmp_path / "lake")
+    queue(lake, [message(n) for n in (1, 2, 3)])  # message 1 is held already
+    with caplog.at_level("WARNING", logger="pipelines.push.database"):
+        sink = DatabaseSink(url, "earlier_messages", CONTRACT)
+    report = push_queued(lake, sink, CONTRACT, batch_size=10)
+    sink.close()
+    # Sent all three; the table skipped the one it held (below, it keeps its old values).
+    assert report.delivered == {"2026-11-28": 3}
+    columns = [c["name"] for c in sa.inspect(engine).get_columns("earlier_messages")]
+    assert sorted(columns) == sorted([c.name for c in CONTRACT.columns] + ["delivered_at"])
+    old = ("idempotency_key", "snapshot_date", "household_key", "head_name", "rules", "rank", "delivered_at")
+    added = [c.name for c in CONTRACT.columns if c.name not in old]  # in the contract's order
+    assert len(added) == 29 and added[0] == "household_id" and added[-1] == "suppressed_until"
+    assert f"added the message contract's column(s) {', '.join(added)}, empty in the rows it held" in caplog.text
+    with engine.connect() as connection:
+        rows = connection.execute(
+            sa.text("select idempotency_key, rank, urgency, size, newly_found from earlier_messages order by rank")
+        ).all()
+    engine.dispose()
+    # The row held keeps its values and has none in the new columns; the new rows have all.
+    assert [tuple(r) for r in rows] == [
+        (f"{2:064x}", 2, "SAFETY_NET", 2, True),
+        (f"{3:064x}", 3, "SAFETY_NET", 2, True),
+        (f"{1:064x}", 7, None, None, None),
+    ]
+
+
+def test_database_sink_adds_the_contracts_new_columns_to_an_earlier_releases_table(tmp_path, caplog):
+    _sink_fills_an_earlier_releases_table(f"sqlite:///{tmp_path / 'push.sqlite'}", tmp_path, caplog)
+
+
+@pytest.mark.system
+def test_database_sink_adds_the_new_columns_on_postgresql(postgres_url, tmp_path, caplog):
+    _sink_fills_an_earlier_releases_table(postgres_url, tmp_path, caplog)
+
+
+@pytest.mark.parametrize(
+    ("table", "refused"),
+    [
+        ("create table alert_messages (message_key text primary key, head_name text)", "no idempotency_key column"),
+        (
+            "create table alert_messages (idempotency_key varchar(64) primary key, caseworker text not null, "
+            "office text not null default 'civil affairs', note text)",
+            r"column\(s\) caseworker require a value",
+        ),
+    ],
+)
+def test_database_sink_refuses_a_table_the_messages_cannot_go_into(tmp_path, table, refused):
+    url = f"sqlite:///{tmp_path / 'push.sqlite'}"
+    engine = sa.create_engine(url)
+    with engine.begin() as connection:
+        connection.exec_driver_sql(table)
+    before = [c["name"] for c in sa.inspect(engine).get_columns("alert_messages")]
+    with pytest.raises(PushFailed, match=refused) as failure:
+        DatabaseSink(url, "alert_messages", CONTRACT)
+    assert "table alert_messages" in str(failure.value)
+    assert [c["name"] for c in sa.inspect(engine).get_columns("alert_messages")] == before  # left as it was
+    engine.dispose()
 
 
 def test_database_failure_names_the_database_without_its_password(tmp_path):

@@ -3,10 +3,17 @@ SQLAlchemy (a SQLite file in the lake by default; a PostgreSQL URL works the sam
 table's columns are the message contract's, plus `delivered_at`; it is created if missing,
 with `idempotency_key` as its primary key. Each batch is one transaction that inserts the
 messages the table does not hold yet, so a message sent again after a crash is skipped and
-a failed batch leaves nothing behind."""
+a failed batch leaves nothing behind.
+
+A table made by an earlier release lacks the columns the contract has gained since: they
+are added when the sink opens (nullable, since the rows it holds have no value for them),
+in one transaction, and logged. A table the messages cannot go into is refused before
+anything is sent: one without `idempotency_key`, or one with a column of its own that
+requires a value lipmon does not give (not nullable, no default)."""
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, date, datetime
 
 import sqlalchemy as sa
@@ -14,6 +21,8 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from pipelines.contracts.outputs import OutputContract
 from pipelines.push.sink import PushFailed
+
+log = logging.getLogger(__name__)
 
 COLUMN_TYPES = {
     "string": sa.Text,
@@ -48,11 +57,53 @@ class DatabaseSink:
         self._table = message_table(sa.MetaData(), table, contract)
         try:
             self._table.metadata.create_all(self._engine)
+            added = self._add_missing_columns()
         except SQLAlchemyError as exc:
             raise PushFailed(f"database {self.where()}: cannot create table {table}: {_reason(exc)}") from None
+        if added:
+            log.warning(
+                "database %s: added the message contract's column(s) %s, empty in the rows it held",
+                self.where(),
+                ", ".join(added),
+            )
 
     def where(self) -> str:
         return f"{self._url.render_as_string(hide_password=True)} table {self._table.name}"
+
+    def _add_missing_columns(self) -> list[str]:
+        """The contract's columns an existing table lacks, added (nullable); a PushFailed
+        for a table the messages cannot go into. The names of what was added."""
+        existing = {c["name"]: c for c in sa.inspect(self._engine).get_columns(self._table.name)}
+        if "idempotency_key" not in existing:
+            raise PushFailed(
+                f"database {self.where()}: the table has no idempotency_key column, which keeps each "
+                "message once; give the push another table (push.database.table)"
+            )
+        own = sorted(
+            name
+            for name, column in existing.items()
+            if name not in self._table.c
+            and not column["nullable"]
+            and column.get("default") is None
+            and column.get("autoincrement") is not True
+        )
+        if own:
+            raise PushFailed(
+                f"database {self.where()}: column(s) {', '.join(own)} require a value the messages "
+                "do not have (not nullable, no default); make them nullable or give them a default"
+            )
+        missing = [c for c in self._table.columns if c.name not in existing]
+        if not missing:
+            return []
+        # Compiled by the database's own dialect, nullable: the rows held have no value.
+        added = sa.Table(self._table.name, sa.MetaData(), *(sa.Column(c.name, c.type) for c in missing))
+        dialect = self._engine.dialect
+        name = dialect.identifier_preparer.format_table(self._table)
+        with self._engine.begin() as connection:
+            for column in added.columns:
+                spec = sa.schema.CreateColumn(column).compile(dialect=dialect)
+                connection.exec_driver_sql(f"ALTER TABLE {name} ADD COLUMN {spec}")
+        return [c.name for c in missing]
 
     def deliver(self, messages: list[dict]) -> list[str]:
         keys = [m["idempotency_key"] for m in messages]
