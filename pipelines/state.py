@@ -6,9 +6,9 @@ A night's person indicators of a source are a function of three things: the sour
 rows as of the snapshot date (the bronze partitions read, each known by its delivery
 record: the files landed and the rows kept), what the indicators compute on that date
 (their rendered SQL and their windows as months or days, `person_definition`), and the
-code and contract that typed the rows and aggregate them. Their digest names a folder
-under `<lake>/state/person_indicators/<source>/`; a night whose digest is there reads the
-aggregates instead of recomputing them from the rows. The income window moves by month
+contract and the code (all of the package's) that typed the rows and aggregate them.
+Their digest names a folder under `<lake>/state/person_indicators/<source>/`; a night
+whose digest is there reads the aggregates instead of recomputing them from the rows. The income window moves by month
 and payments arrive monthly, so most nights of a month find the payments' aggregates
 ready; a delivery, a correction or a late delivery of a date already computed changes
 the digest, and the source is computed again from bronze and kept.
@@ -23,12 +23,13 @@ readable by the lake's owner only, and no analyst-facing table reads it."""
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import json
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import date, timedelta
+from importlib import resources
+from importlib.resources.abc import Traversable
 
 from pyspark.sql import DataFrame, SparkSession
 
@@ -47,31 +48,32 @@ log = logging.getLogger(__name__)
 RECORD = "_state.json"
 ROWS = "rows"
 KEEP = 3  # the newest states of a source kept: a night, the night before, a backfill's
-# Modules whose code decides the aggregates: typing the rows, choosing the latest row
-# of a key, evaluating the indicators.
-CODE = (
-    "pipelines.ingest.rows",
-    "pipelines.contracts.types",
-    "pipelines.profile.as_of",
-    "pipelines.profile.household",
-    "pipelines.profile.indicators",
-)
 
 
 def state_root(lake: Lake) -> Location:
     return lake.root / "state" / "person_indicators"
 
 
-def _code_digest() -> str:
-    """The release and the source of the modules in CODE (from a checkout, an installed
-    wheel or the zip spark-submit ships alike)."""
+def code_digest(package: Traversable | None = None) -> str:
+    """The release and the source of every module of the package (`package`: its folder, by
+    default the one imported; a checkout, an installed wheel and the zip spark-submit ships
+    give the same digest). What types the rows, picks the latest row of a key and evaluates
+    the indicators is spread over many modules; any change to the code computes the state
+    again, rather than trusting a list of the modules that matter to be kept up to date."""
     digest = hashlib.sha256(pipelines.__version__.encode())
-    for name in CODE:
-        spec = importlib.util.find_spec(name)
-        loader = spec.loader if spec else None
-        source = loader.get_source(name) if loader is not None and hasattr(loader, "get_source") else None
-        digest.update((source or name).encode())
+    for path, source in sorted(_sources(package or resources.files(pipelines))):
+        digest.update(f"\0{path}\0".encode())
+        digest.update(source)
     return digest.hexdigest()
+
+
+def _sources(folder: Traversable, prefix: str = "") -> Iterator[tuple[str, bytes]]:
+    for entry in folder.iterdir():
+        if entry.is_dir():
+            if entry.name != "__pycache__":
+                yield from _sources(entry, f"{prefix}{entry.name}/")
+        elif entry.name.endswith(".py"):
+            yield f"{prefix}{entry.name}", entry.read_bytes()
 
 
 def _deliveries(lake: Lake, source: str, dates: Sequence[str]) -> list[dict]:
@@ -165,7 +167,7 @@ def person_indicators(
     could only serve this date again, and the night computes them in its own plan.
     `read`: the bronze dates read of each source (SnapshotResult.inputs). `full`: compute
     every source again."""
-    code = _code_digest()
+    code = code_digest()
     found = {}
     for source in person_sources(indicators, inputs):
         definition = person_definition(indicators, policy, as_of, source)

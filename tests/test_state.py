@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import zipfile
 from datetime import date
 from pathlib import Path
 
@@ -15,6 +16,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+import pipelines
 from pipelines.contracts import load_contracts
 from pipelines.ingest.run import ingest
 from pipelines.lake import Lake
@@ -23,6 +25,7 @@ from pipelines.profile.household import person_definition
 from pipelines.profile.indicators import load_indicators
 from pipelines.settings import PROJECT_ROOT
 from pipelines.snapshot import build_snapshot
+from pipelines.state import code_digest
 from tests.deliveries import payments_csv, recipients_city, small_city, write_delivery
 
 CONTRACTS = load_contracts(PROJECT_ROOT / "schemas" / "sources")
@@ -48,6 +51,26 @@ def test_a_definition_changes_with_its_window_and_only_then():
     # A setting the indicators read is part of what they compute.
     longer = POLICY.model_copy(update={"index": POLICY.index.model_copy(update={"income_window_months": 6})})
     assert person_definition(INDICATORS, longer, D1, "social_security") != november[0]
+
+
+def test_the_code_digest_covers_every_module_of_the_package_wherever_it_is_installed(tmp_path):
+    """The state's digest holds the source of every module (not a list of those that
+    matter, which goes stale): the same from a folder and from a zip (spark-submit's),
+    changed by an edit to any module, not by other files."""
+    copy = tmp_path / "tree" / "pipelines"
+    shutil.copytree(Path(pipelines.__file__).parent, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    shipped = tmp_path / "pipelines.zip"
+    with zipfile.ZipFile(shipped, "w") as archive:
+        for file in sorted(copy.rglob("*")):
+            archive.write(file, file.relative_to(copy.parent).as_posix())
+    digest = code_digest(copy)
+    assert code_digest(zipfile.Path(shipped, "pipelines/")) == digest == code_digest()
+    (copy / "quality" / "notes.txt").write_text("not code\n")
+    assert code_digest(copy) == digest
+    # A module the old list of modules left out: windows are computed there.
+    window = copy / "profile" / "window.py"
+    window.write_text(window.read_text() + "\n# changed\n")
+    assert code_digest(copy) != digest
 
 
 def _states(lake: Path, source: str) -> list[Path]:
