@@ -217,3 +217,15 @@ def test_a_county_without_a_farm_return_in_force_fails_naming_it(tmp_path):
     gap = r"no farm net return in force on 2026-11-28 for county 371402 \(德城区\), sheep"
     with pytest.raises(ConfigError, match=gap):
         policy.farm_returns_on(date(2026, 11, 28), CONTRACT_CODES["farm_net_returns.item"])
+
+
+def test_a_configuration_merges_mappings_and_replaces_lists_whole(tmp_path):
+    """A list in the file is the whole list (the defaults' two standards are gone); a
+    mapping is merged key by key (the top share keeps its default)."""
+    standards = [
+        {"county": "*", "residence_type": "urban", "effective_from": "2020-01-01", "monthly_amount": 900},
+        {"county": "*", "residence_type": "rural", "effective_from": "2020-01-01", "monthly_amount": 700},
+    ]
+    policy = load_policy(_config(tmp_path, {"dibao_standards": standards, "alerts": {"top_scope": "county"}}))
+    assert [(s.residence_type, s.monthly_amount) for s in policy.dibao_standards] == [("urban", 900), ("rural", 700)]
+    assert policy.alerts.top_scope == "county" and policy.alerts.top_share == 0.05
