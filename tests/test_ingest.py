@@ -401,3 +401,34 @@ def test_what_the_row_checks_guarantee_is_reported_from_their_counts_not_scanned
     html = page.read_text(encoding="utf-8")
     assert "less than or equal to" in html  # the kept rows' count, the one expectation scanned
     assert "unique" not in html and "name is never empty" not in html
+
+
+def test_roll_households_whose_rows_declare_different_incomes_are_reported_not_stopped(spark, landing, tmp_path):
+    """The roll promises one declared income per household (interfaces.md). H1's two rows
+    agree (700.00 and 700.0 are one amount), H2's do not (500.00 and 650.00), H3 has one:
+    2 of the 5 kept rows belong to a household that disagrees. Reported, not enforced."""
+    write_delivery(landing, "residents", "2026-11-20", {"residents_1.csv": _residents()})
+    people = [resident_id("371402", "19700101", n) for n in (41, 42, 43, 44, 45)]
+    rows = [
+        f"H1,{people[0]},dibao,2025-03-01,investigated,700.00,114.00",
+        f"H1,{people[1]},dibao,2025-03-01,investigated,700.0,114.00",
+        f"H2,{people[2]},dibao,2025-03-01,credit,500.00,314.00",
+        f"H2,{people[3]},dibao,2025-03-01,credit,650.00,164.00",
+        f"H3,{people[4]},tekun,2024-06-01,investigated,0.00,1058.20",
+    ]
+    header = "户号,公民身份号码,救助类别,审批日期,审批方式,申报月收入,月救助金"
+    write_delivery(landing, "assistance_roll", "2026-11-27", {"roll.csv": "\n".join([header, *rows]) + "\n"})
+    lake = tmp_path / "lake"
+    report = ingest(spark, Lake(lake), landing, CONTRACTS, as_of=D)
+    assert report.failures == []
+    [check] = [o for o in report.quality["assistance_roll"]["outcomes"] if o["column"] == "_group_disagrees"]
+    assert check["name"] == "declared_income is the same on every row of a household_id"
+    assert check["observed"] == pytest.approx(2 / 5) and check["success"] is False and not check["critical"]
+    assert len(read_table(lake / "bronze/assistance_roll/extract_date=2026-11-27")) == 5  # all kept, published
+
+
+def test_a_same_within_check_must_name_columns_of_the_contract():
+    roll = CONTRACTS["assistance_roll"].model_dump(mode="json")
+    roll["quality"]["same_within"]["group"] = "family_id"
+    with pytest.raises(ValueError, match="same_within group family_id is not a column"):
+        type(CONTRACTS["assistance_roll"]).model_validate(roll)

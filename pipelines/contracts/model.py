@@ -96,9 +96,21 @@ class RowCountChange(_Strict):
     critical: bool = False
 
 
+class SameWithin(_Strict):
+    """A value the department promises is the same on every row of a group (the roll's
+    declared income on every row of a household): at most `max` of a delivery's kept rows
+    may belong to a group whose rows disagree."""
+
+    column: str
+    group: str
+    max: float = Field(ge=0.0, le=1.0)
+    critical: bool = False
+
+
 class Quality(_Strict):
     orphan_rate: OrphanRate | None = None
     row_count_change: RowCountChange | None = None
+    same_within: SameWithin | None = None
 
 
 class Contract(_Strict):
@@ -130,6 +142,10 @@ class Contract(_Strict):
                 raise ValueError(f"rule {rule.name} uses unknown columns: {', '.join(unknown)}")
         if self.quality.orphan_rate and self.quality.orphan_rate.column not in names:
             raise ValueError(f"orphan_rate column {self.quality.orphan_rate.column} is not a column")
+        same = self.quality.same_within
+        for role, name in (("column", same.column), ("group", same.group)) if same else ():
+            if name not in names:
+                raise ValueError(f"same_within {role} {name} is not a column")
         try:
             codecs.lookup(self.delivery.encoding)
         except LookupError as exc:

@@ -34,6 +34,7 @@ from pipelines.quality.expectations import (
     expectation_suite,
     kept_rows_expectation,
     row_check_outcome,
+    with_group_disagreement,
     with_orphan_flag,
     with_row_count_change,
 )
@@ -245,21 +246,26 @@ class SourceLanding:
             if ref_dates:
                 reference = lake.read(self.spark, registry, ref_dates[-1])
         change = self._row_count_change(results) if contract.quality.row_count_change else {}
-        specs = expectation_suite(contract, orphans_checked=reference is not None, row_count_checked=bool(change))
+        same = contract.quality.same_within
+        specs = expectation_suite(
+            contract, orphans_checked=reference is not None, row_count_checked=bool(change), groups_checked=bool(same)
+        )
         # What the row checks guarantee is answered from their counts, not scanned again.
         answered = {s.label: answered_by_row_checks(s, contract) for s in specs}
         kept = sum(r.rows_kept for r in results.values())
         scanned = [s for s in specs if answered[s.label] is None] + [kept_rows_expectation(kept)]
         validated = bronze
-        if reference is not None or change:
-            # The suite runs one Spark job per expectation: the join with the registry is
-            # done once, into staging, rather than once per expectation, and carries only
-            # the columns the scanned expectations read (every column of a year of
-            # payments would be shuffled and written again for a flag).
+        if reference is not None or change or same:
+            # The suite runs one Spark job per expectation: the join with the registry (and
+            # the other flags) is done once, into staging, rather than once per expectation,
+            # and carries only the columns the scanned expectations read (every column of a
+            # year of payments would be shuffled and written again for a flag).
             if reference is not None and contract.quality.orphan_rate is not None:
                 validated = with_orphan_flag(validated, contract.quality.orphan_rate.column, reference)
             if change:
                 validated = with_row_count_change(validated, change)
+            if same is not None:
+                validated = with_group_disagreement(validated, same.column, same.group)
             validated = validated.select(*columns_read_by(scanned, validated.columns))
             validated.write.parquet(str(staged["validated"]))
             validated = self.spark.read.parquet(str(staged["validated"]))

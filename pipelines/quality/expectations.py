@@ -1,12 +1,13 @@
 """The dataset-level Great Expectations suite of a delivery, derived from its source
-contract, and the two columns it needs that a row does not carry: whether the row's person
-is in the registry, and the delivery's row count against the previous delivery."""
+contract, and the three columns it needs that a row does not carry: whether the row's
+person is in the registry, the delivery's row count against the previous delivery, and
+whether the rows of the row's group (a household) disagree on a value they must share."""
 
 from __future__ import annotations
 
 from datetime import date
 
-from pyspark.sql import DataFrame
+from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
 from pipelines.contracts import Contract
@@ -22,9 +23,12 @@ from pipelines.quality.gx_runner import ExpectationOutcome, ExpectationSpec
 
 ORPHAN_FLAG = "_is_orphan"
 DELIVERY_ROWS_CHANGE = "_delivery_rows_vs_previous"
+GROUP_DISAGREES = "_group_disagrees"
 
 
-def expectation_suite(contract: Contract, *, orphans_checked: bool, row_count_checked: bool) -> list[ExpectationSpec]:
+def expectation_suite(
+    contract: Contract, *, orphans_checked: bool, row_count_checked: bool, groups_checked: bool = False
+) -> list[ExpectationSpec]:
     """Dataset-level checks of one delivery's kept rows. The row checks already reject
     bad values row by row, so these guard the delivery as a whole; the critical ones stop
     the source. The suite runs over all deliveries landed together, so per-delivery facts
@@ -64,15 +68,8 @@ def expectation_suite(contract: Contract, *, orphans_checked: bool, row_count_ch
             )
     orphan = contract.quality.orphan_rate
     if orphan is not None and orphans_checked:
-        specs.append(
-            ExpectationSpec(
-                "mean_between",
-                ORPHAN_FLAG,
-                {"min_value": None, "max_value": orphan.max},
-                critical=orphan.critical,
-                name=f"at most {orphan.max:.1%} of {orphan.column}s are not in {orphan.reference}",
-            )
-        )
+        name = f"at most {orphan.max:.1%} of {orphan.column}s are not in {orphan.reference}"
+        specs.append(_flagged_at_most(ORPHAN_FLAG, orphan.max, orphan.critical, name))
     change = contract.quality.row_count_change
     if change is not None and row_count_checked:
         specs.append(
@@ -84,7 +81,18 @@ def expectation_suite(contract: Contract, *, orphans_checked: bool, row_count_ch
                 name=f"each delivery's row count within {change.max_ratio:.0%} of the delivery before it",
             )
         )
+    same = contract.quality.same_within
+    if same is not None and groups_checked:
+        name = f"{same.column} is the same on every row of a {same.group}" + (
+            f" (at most {same.max:.1%} of rows in one that disagrees)" if same.max else ""
+        )
+        specs.append(_flagged_at_most(GROUP_DISAGREES, same.max, same.critical, name))
     return specs
+
+
+def _flagged_at_most(flag: str, share: float, critical: bool, name: str) -> ExpectationSpec:
+    """At most `share` of the rows have `flag` (a column of 1.0 and 0.0) set."""
+    return ExpectationSpec("mean_between", flag, {"min_value": None, "max_value": share}, critical=critical, name=name)
 
 
 def answered_by_row_checks(spec: ExpectationSpec, contract: Contract) -> tuple[str, ...] | None:
@@ -157,6 +165,14 @@ def with_orphan_flag(bronze: DataFrame, column: str, reference_ids: DataFrame) -
     return bronze.join(known.hint("shuffle_hash"), on=bronze[column] == known["_ref_id"], how="left").select(
         *bronze.columns, F.coalesce(F.col(ORPHAN_FLAG), F.lit(1.0)).alias(ORPHAN_FLAG)
     )
+
+
+def with_group_disagreement(bronze: DataFrame, column: str, group: str) -> DataFrame:
+    """Flag (1.0) every row of a delivery's group whose rows hold more than one value of
+    `column` (a household whose roll rows declare different incomes); 0.0 otherwise."""
+    rows_of_group = Window.partitionBy("extract_date", group)
+    differs = F.min(column).over(rows_of_group) != F.max(column).over(rows_of_group)
+    return bronze.select("*", F.when(differs, 1.0).otherwise(0.0).alias(GROUP_DISAGREES))
 
 
 def with_row_count_change(bronze: DataFrame, change: dict[date, float]) -> DataFrame:
