@@ -8,10 +8,11 @@ record: the files landed and the rows kept), what the indicators compute on that
 (their rendered SQL and their windows as months or days, `person_definition`), and the
 contract and the code (all of the package's) that typed the rows and aggregate them.
 Their digest names a folder under `<lake>/state/person_indicators/<source>/`; a night
-whose digest is there reads the aggregates instead of recomputing them from the rows. The income window moves by month
-and payments arrive monthly, so most nights of a month find the payments' aggregates
-ready; a delivery, a correction or a late delivery of a date already computed changes
-the digest, and the source is computed again from bronze and kept.
+whose digest is there reads the aggregates instead of recomputing them from the rows.
+The income window moves by month and payments arrive monthly, so most nights of a month
+find the payments' aggregates ready; a delivery, a correction or a late delivery of a
+date already computed changes the digest, and the source is computed again from bronze
+and kept.
 
 The state is a cache, never the truth: a missing, unreadable or incomplete folder is
 computed again (and replaced), `lipmon run --full` ignores it, and since the digest holds

@@ -183,6 +183,10 @@ def test_the_key_is_answered_by_the_row_checks_only_where_delivered_and_typed_ke
             {"rules": [{"name": "r", "description": "d", "uses": ["zz"], "check": "true"}]},
             "rule r uses unknown columns: zz",
         ),
+        (
+            {"quality": {"same_within": {"column": "a", "group": "family_id", "max": 0.0}}},
+            "same_within group family_id is not a column",
+        ),
     ],
 )
 def test_malformed_contract_names_file_and_problem(tmp_path: Path, change: dict, message: str):

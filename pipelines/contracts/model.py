@@ -143,9 +143,10 @@ class Contract(_Strict):
         if self.quality.orphan_rate and self.quality.orphan_rate.column not in names:
             raise ValueError(f"orphan_rate column {self.quality.orphan_rate.column} is not a column")
         same = self.quality.same_within
-        for role, name in (("column", same.column), ("group", same.group)) if same else ():
-            if name not in names:
-                raise ValueError(f"same_within {role} {name} is not a column")
+        if same is not None:
+            for role, name in (("column", same.column), ("group", same.group)):
+                if name not in names:
+                    raise ValueError(f"same_within {role} {name} is not a column")
         try:
             codecs.lookup(self.delivery.encoding)
         except LookupError as exc:

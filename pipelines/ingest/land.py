@@ -247,9 +247,7 @@ class SourceLanding:
                 reference = lake.read(self.spark, registry, ref_dates[-1])
         change = self._row_count_change(results) if contract.quality.row_count_change else {}
         same = contract.quality.same_within
-        specs = expectation_suite(
-            contract, orphans_checked=reference is not None, row_count_checked=bool(change), groups_checked=bool(same)
-        )
+        specs = expectation_suite(contract, orphans_checked=reference is not None, row_count_checked=bool(change))
         # What the row checks guarantee is answered from their counts, not scanned again.
         answered = {s.label: answered_by_row_checks(s, contract) for s in specs}
         kept = sum(r.rows_kept for r in results.values())

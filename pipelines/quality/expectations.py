@@ -26,9 +26,7 @@ DELIVERY_ROWS_CHANGE = "_delivery_rows_vs_previous"
 GROUP_DISAGREES = "_group_disagrees"
 
 
-def expectation_suite(
-    contract: Contract, *, orphans_checked: bool, row_count_checked: bool, groups_checked: bool = False
-) -> list[ExpectationSpec]:
+def expectation_suite(contract: Contract, *, orphans_checked: bool, row_count_checked: bool) -> list[ExpectationSpec]:
     """Dataset-level checks of one delivery's kept rows. The row checks already reject
     bad values row by row, so these guard the delivery as a whole; the critical ones stop
     the source. The suite runs over all deliveries landed together, so per-delivery facts
@@ -82,8 +80,8 @@ def expectation_suite(
             )
         )
     same = contract.quality.same_within
-    if same is not None and groups_checked:
-        name = f"{same.column} is the same on every row of a {same.group}" + (
+    if same is not None:  # always checkable: the flag needs the delivery's rows alone
+        name = f"{same.column} is one value within each {same.group}" + (
             f" (at most {same.max:.1%} of rows in one that disagrees)" if same.max else ""
         )
         specs.append(_flagged_at_most(GROUP_DISAGREES, same.max, same.critical, name))
