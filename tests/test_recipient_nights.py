@@ -163,6 +163,18 @@ def test_each_pushed_alert_reaches_the_outbox_exactly_once(nights):
     assert (shocked["suppressed_until"], shocked["groups"]) == ("2027-05-20", ["SERIOUS_ILLNESS"])
 
 
+def test_precision_counts_the_visits_after_an_alert_was_first_seen(nights):
+    """V, first seen on D1 (11-21), was visited that day and found not eligible, a visit
+    delivered on D2: from D2 LOW_INCOME's precision is 0 confirmed of 1 visit (V: one
+    household, one person). On D1 the visit was not delivered yet; V's alert of D4 and D5
+    was first seen on D4, after the visit (the backfill recomputed both)."""
+    lake, *_ = nights
+    for day, expected in ((D1, []), (D2, [(LOW, 1, 1, 0.0)]), (D4, []), (D5, [])):
+        stats = pd.read_parquet(lake / f"gold/statistics/snapshot_date={day}")
+        rows = stats[(stats["level"] == "city") & (stats["measure"] == "precision")]
+        assert [(r.value, r.households, r.persons, r.share) for r in rows.itertuples()] == expected, day
+
+
 def test_roll_exceptions_and_person_counts(nights):
     lake, records, _, ids = nights
     exceptions = _records(lake / f"restricted/roll_exceptions/snapshot_date={D3}")

@@ -10,19 +10,21 @@ from collections import Counter
 from datetime import date
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
+from pipelines.lake import Lake
 from pipelines.policy import load_policy
 from pipelines.published import read_published
-from pipelines.report.statistics import compute_statistics
+from pipelines.report.statistics import alerted_visits, compute_statistics
 
 A, B = "371402", "371403"  # 德城区, 陵城区 in the default configuration
 
 
-def _alert(
-    county, township, size, rules, categories, urgency, groups, status, programme, reasons, first, visit, outcome
-):
+def _alert(key, county, township, size, rules, categories, urgency, groups, status, programme, reasons, first):
     return {
+        "household_key": key,
         "county_code": county,
         "township_code": township,
         "size": size,
@@ -35,8 +37,6 @@ def _alert(
         "newly_found": programme is None,
         "exit_reasons": reasons,
         "first_seen_date": date.fromisoformat(first),
-        "last_visit_date": date.fromisoformat(visit) if visit else None,
-        "last_visit_outcome": outcome,
     }
 
 
@@ -48,13 +48,16 @@ def hand_made():
 def _hand_made_statistics(policy):
     """Five scored households (h1-h3 in A, h4-h5 in B; h5 not alerted):
 
-    h1 A/001 size 2: LOW_INCOME+TOP_INDEX, DIBAO, on no programme, first seen 11-01,
-       visited 11-20 confirmed (within 90 days);
+    h1 A/001 size 2: LOW_INCOME+TOP_INDEX, DIBAO, on no programme, first seen 11-01;
+       visited 10-20 not eligible (before it was seen: not counted), 11-05 nobody found
+       (not counted), 11-20 confirmed;
     h2 A/001 size 3: LOW_INCOME+EXIT_REVIEW (member_not_registered, asset), DIBAO+TEKUN,
-       on dibao, first seen 08-01, visited 11-20 not eligible (111 days after: not counted);
-    h3 A/002 size 1: LOW_INCOME, MARGINAL, on marginal, first seen 11-10, visited 11-15
-       not eligible;
-    h4 B/001 size 4: SPOT_CHECK alone, on tekun, never visited.
+       on dibao, first seen 08-01; visited 08-15 confirmed, 10-30 not eligible (day 90:
+       counted), 10-31 not eligible (day 91: not counted);
+    h3 A/002 size 1: LOW_INCOME, MARGINAL, on marginal, first seen 11-10; visited 11-10
+       confirmed (the day it was seen) and 11-15 not eligible;
+    h4 B/001 size 4: SPOT_CHECK alone, on tekun, never visited;
+    h5 B/001 size 1, not alerted: visited 11-25 confirmed (not counted).
     Roll exceptions: household k9 (two persons, county B) and k8 (one, county unknown)."""
     profile = pd.DataFrame(
         {
@@ -65,19 +68,29 @@ def _hand_made_statistics(policy):
     )
     alerts = pd.DataFrame(
         [
-            _alert(A, "001", 2, ["LOW_INCOME", "TOP_INDEX"], ["DIBAO"], "SAFETY_NET", ["ELDERLY"], "NEW", None, [],
-                   "2026-11-01", "2026-11-20", "confirmed"),
-            _alert(A, "001", 3, ["LOW_INCOME", "EXIT_REVIEW"], ["DIBAO", "TEKUN"], "WATCH", [], "ONGOING", "dibao",
-                   ["member_not_registered", "asset"], "2026-08-01", "2026-11-20", "not_eligible"),
-            _alert(A, "002", 1, ["LOW_INCOME"], ["MARGINAL"], "CARE", ["ELDERLY", "DISABLED"], "ESCALATED",
-                   "marginal", [], "2026-11-10", "2026-11-15", "not_eligible"),
-            _alert(B, "001", 4, ["SPOT_CHECK"], [], "WATCH", ["MINOR"], "NEW", "tekun", [], "2026-11-28", None, None),
+            _alert("h1", A, "001", 2, ["LOW_INCOME", "TOP_INDEX"], ["DIBAO"], "SAFETY_NET", ["ELDERLY"], "NEW", None,
+                   [], "2026-11-01"),
+            _alert("h2", A, "001", 3, ["LOW_INCOME", "EXIT_REVIEW"], ["DIBAO", "TEKUN"], "WATCH", [], "ONGOING",
+                   "dibao", ["member_not_registered", "asset"], "2026-08-01"),
+            _alert("h3", A, "002", 1, ["LOW_INCOME"], ["MARGINAL"], "CARE", ["ELDERLY", "DISABLED"], "ESCALATED",
+                   "marginal", [], "2026-11-10"),
+            _alert("h4", B, "001", 4, ["SPOT_CHECK"], [], "WATCH", ["MINOR"], "NEW", "tekun", [], "2026-11-28"),
         ]
     )  # fmt: skip
+    visits = pd.DataFrame(
+        [
+            ("h1", "2026-10-20", "not_eligible"), ("h1", "2026-11-05", "not_found"), ("h1", "2026-11-20", "confirmed"),
+            ("h2", "2026-08-15", "confirmed"), ("h2", "2026-10-30", "not_eligible"),
+            ("h2", "2026-10-31", "not_eligible"),
+            ("h3", "2026-11-10", "confirmed"), ("h3", "2026-11-15", "not_eligible"),
+            ("h5", "2026-11-25", "confirmed"),
+        ],
+        columns=["household_key", "visit_date", "outcome"],
+    ).assign(visit_date=lambda f: f["visit_date"].map(date.fromisoformat))  # fmt: skip
     exceptions = pd.DataFrame(
         {"household_key": ["k9", "k9", "k8"], "person_id": ["p1", "p2", "p3"], "county_code": [B, B, None]}
     )
-    return compute_statistics(profile, alerts, exceptions, policy)
+    return compute_statistics(profile, alerts, exceptions, visits, policy)
 
 
 def _get(table, level, measure, value, county=None, township=None):
@@ -128,11 +141,15 @@ def _get(table, level, measure, value, county=None, township=None):
         # h1 and h2 are candidates; h2 is on dibao
         (("city",), "coverage", "DIBAO_TEKUN", (2, 5, 0.5)),
         (("county", B), "coverage", "DIBAO_TEKUN", None),
-        # LOW_INCOME: h1 confirmed, h3 not eligible (h2's visit is 111 days after it was seen)
-        (("city",), "precision", "LOW_INCOME", (2, 3, 0.5)),
+        # Visits within 90 days: h1 11-20 confirmed; h2 08-15 confirmed, 10-30 not eligible;
+        # h3 11-10 confirmed, 11-15 not eligible. LOW_INCOME: 3 of 5 visits confirmed.
+        (("city",), "precision", "LOW_INCOME", (3, 6, 0.6)),
         (("city",), "precision", "TOP_INDEX", (1, 2, 1.0)),
-        (("city",), "precision", "EXIT_REVIEW", None),
-        (("township", A, "002"), "precision", "LOW_INCOME", (1, 1, 0.0)),
+        (("city",), "precision", "EXIT_REVIEW", (1, 3, 0.5)),
+        (("city",), "precision", "SPOT_CHECK", None),
+        (("township", A, "001"), "precision", "LOW_INCOME", (2, 5, round(2 / 3, 6))),
+        (("township", A, "002"), "precision", "LOW_INCOME", (1, 1, 0.5)),
+        (("county", B), "precision", "LOW_INCOME", None),
         # the city alerts 4 of 5: A 3 of 3 (1 / 0.8 = 1.25), B 1 of 2 (0.5 / 0.8 = 0.625)
         (("city",), "alert_rate", "all", (4, 10, 1.0)),
         (("county", A), "alert_rate", "all", (3, 6, 1.25)),
@@ -150,14 +167,14 @@ def test_hand_made_city(hand_made, where, measure, value, expected):
 
 
 def test_the_precision_window_is_configured():
-    """With 120 days instead of 90, h2's not-eligible visit (111 days after it was first
-    seen) counts: EXIT_REVIEW 0 of 1, LOW_INCOME 1 confirmed of 3 (h1, h2, h3)."""
+    """With 120 days instead of 90, h2's visit of day 91 counts too: EXIT_REVIEW 1 of 3
+    visits confirmed, LOW_INCOME 3 of 6 (h1's visit before it was seen still does not)."""
     policy = load_policy()
     window = policy.statistics.model_copy(update={"precision_window_days": 120})
     wider = policy.model_copy(update={"statistics": window})
     table = _hand_made_statistics(wider)
-    assert _get(table, "city", "precision", "EXIT_REVIEW") == (1, 3, 0.0)
-    assert _get(table, "city", "precision", "LOW_INCOME") == (3, 6, round(1 / 3, 6))
+    assert _get(table, "city", "precision", "EXIT_REVIEW") == (1, 3, round(1 / 3, 6))
+    assert _get(table, "city", "precision", "LOW_INCOME") == (3, 6, 0.5)
 
 
 def test_regions_are_named_by_the_configuration(hand_made):
@@ -173,6 +190,48 @@ def test_regions_are_named_by_the_configuration(hand_made):
         ("township", A, "002"): None,  # not known: shown by its code
         ("township", B, "001"): None,
     }
+
+
+def _parquet(folder, rows: dict) -> None:
+    folder.mkdir(parents=True)
+    pq.write_table(pa.table(rows), folder / "part-00000.parquet")
+
+
+def test_the_visits_are_read_as_of_the_date_the_latest_delivery_winning(tmp_path):
+    """Visits of 2026-11-28's alerted households (K1, K2; K3 is not alerted), from the
+    visit deliveries of a lake:
+
+    09-30: v0 K1 09-30 not eligible (a delivery before the earliest first seen, 10-01: not read)
+    10-02: v1 K1 10-02 confirmed; v2 K2 10-02 not found
+    11-20: v2 K2 10-02 not eligible (v2 corrected); v3 K3 11-20 confirmed
+    11-29: v1 K1 10-02 not found (a correction delivered after the date: not seen)"""
+    visits = {
+        "2026-09-30": [("v0", "K1", "2026-09-30", "not_eligible")],
+        "2026-10-02": [("v1", "K1", "2026-10-02", "confirmed"), ("v2", "K2", "2026-10-02", "not_found")],
+        "2026-11-20": [("v2", "K2", "2026-10-02", "not_eligible"), ("v3", "K3", "2026-11-20", "confirmed")],
+        "2026-11-29": [("v1", "K1", "2026-10-02", "not_found")],
+    }
+    for extract, rows in visits.items():
+        _parquet(
+            tmp_path / "bronze" / "visit_outcomes" / f"extract_date={extract}",
+            {
+                "visit_id": [r[0] for r in rows],
+                "household_id": [r[1] for r in rows],
+                "visit_date": [date.fromisoformat(r[2]) for r in rows],
+                "outcome": [r[3] for r in rows],
+            },
+        )
+    _parquet(
+        tmp_path / "restricted" / "alerts" / "snapshot_date=2026-11-28",
+        {"household_key": ["key-1", "key-2"], "household_id": ["K1", "K2"]},
+    )
+    found = alerted_visits(Lake(tmp_path), date(2026, 11, 28), date(2026, 10, 1))
+    assert sorted(map(tuple, found[["household_key", "visit_date", "outcome"]].values.tolist())) == [
+        ("key-1", date(2026, 10, 2), "confirmed"),
+        ("key-2", date(2026, 10, 2), "not_eligible"),
+    ]
+    assert "household_id" not in found.columns
+    assert alerted_visits(Lake(tmp_path), date(2026, 11, 28), None).empty  # nobody alerted
 
 
 # ---- the sample's night ------------------------------------------------------------

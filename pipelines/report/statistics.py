@@ -5,10 +5,11 @@ the exit-review load; roll exceptions (counts only); precision from visit outcom
 rule; and each region's alert rate relative to the city.
 
 One long table, `gold/statistics`, a row per (level, region, measure, value). It is
-computed from the published profile and alerts of the date (pseudonymous) and the count
-of roll exceptions, so it holds no personal data; it is rewritten whenever the alerts'
-lifecycle of its date is re-derived. The tables are small (one row per household at
-most), so this is pandas, not Spark."""
+computed from the published profile and alerts of the date, the roll exceptions, and the
+visits of alerted households (matched to their alerts by household number, then known by
+their pseudonymous key alone), so it holds no personal data; it is rewritten whenever the
+alerts' lifecycle of its date is re-derived. The tables are small (one row per household
+or visit at most), so this is pandas, not Spark."""
 
 from __future__ import annotations
 
@@ -20,7 +21,14 @@ import pandas as pd
 from pipelines.lake import Lake
 from pipelines.policy import Policy
 from pipelines.report.partitions import contract_columns, publish_frame, read_partition
-from pipelines.tables import ALERTS, HOUSEHOLD_PROFILE, ROLL_EXCEPTIONS, STATISTICS
+from pipelines.tables import (
+    ALERTS,
+    HOUSEHOLD_PROFILE,
+    RESTRICTED_ALERTS,
+    ROLL_EXCEPTIONS,
+    STATISTICS,
+    bronze_table,
+)
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +39,7 @@ KEYS_NO_MEASURE = ["level", "county_code", "township_code", "value"]
 
 PROFILE_COLUMNS = ["county_code", "township_code", "size"]
 ALERT_COLUMNS = [
+    "household_key",
     "county_code",
     "township_code",
     "size",
@@ -43,9 +52,9 @@ ALERT_COLUMNS = [
     "newly_found",
     "exit_reasons",
     "first_seen_date",
-    "last_visit_date",
-    "last_visit_outcome",
 ]
+VISITS = "visit_outcomes"  # the source of the caseworkers' visits
+DECISIVE = ("confirmed", "not_eligible")  # the outcomes precision counts
 
 
 # ---- counting ----------------------------------------------------------------------
@@ -100,16 +109,41 @@ def _coverage(alerts: pd.DataFrame) -> pd.DataFrame:
     return _with_share(candidates, candidates["programme"].isin(["dibao", "tekun"]), "coverage", "DIBAO_TEKUN")
 
 
-def _precision(alerts: pd.DataFrame, window_days: int) -> pd.DataFrame:
-    """By rule: alerts whose last visit came within `window_days` after the alert was first
-    seen and found the household confirmed or not eligible (households, persons), and the
-    share confirmed among them."""
-    visited = alerts[alerts["last_visit_outcome"].isin(["confirmed", "not_eligible"])]
-    first_seen = pd.to_datetime(visited["first_seen_date"])
-    seen = pd.to_datetime(visited["last_visit_date"])
-    visited = visited[(seen >= first_seen) & (seen <= first_seen + timedelta(days=window_days))]
-    by_rule = _exploded(visited, "rules")
-    return _with_share(by_rule, by_rule["last_visit_outcome"] == "confirmed", "precision", by_rule["rules"])
+def _precision(alerts: pd.DataFrame, visits: pd.DataFrame, window_days: int) -> pd.DataFrame:
+    """By rule: the alerted households with a visit within `window_days` after the alert
+    was first seen (both days counted) that found them confirmed or not eligible
+    (households, persons), and in share the confirmed among those visits: every such
+    visit counts, not just the household's last. `visits`: household_key, visit_date,
+    outcome, as of the date."""
+    decisive = visits[visits["outcome"].isin(DECISIVE)]
+    rows = alerts[["household_key", "county_code", "township_code", "size", "rules", "first_seen_date"]].merge(
+        decisive[["household_key", "visit_date", "outcome"]], on="household_key", how="inner"
+    )
+    first_seen, seen = pd.to_datetime(rows["first_seen_date"]), pd.to_datetime(rows["visit_date"])
+    rows = rows[(seen >= first_seen) & (seen <= first_seen + timedelta(days=window_days))]
+    rows = _exploded(rows.assign(confirmed=rows["outcome"] == "confirmed"), "rules")
+    if rows.empty:
+        return pd.DataFrame()
+    by_household = (
+        rows.groupby(["household_key", "rules"], sort=False)
+        .agg(
+            county_code=("county_code", "first"),
+            township_code=("township_code", "first"),
+            size=("size", "first"),
+            visits=("confirmed", "size"),
+            confirmed=("confirmed", "sum"),
+        )
+        .reset_index()
+    )
+    counted = _tally(by_household, "precision", by_household["rules"])
+    out = []
+    for level in LEVELS:
+        by = [*_region_columns(level), "rules"]
+        sums = by_household.groupby(by, dropna=False)[["visits", "confirmed"]].sum().reset_index()
+        out.append(sums.rename(columns={"rules": "value"}).assign(level=level))
+    shares = pd.concat(out, ignore_index=True)
+    shares["share"] = _ratio(shares["confirmed"], shares["visits"])
+    return counted.merge(shares[[*KEYS_NO_MEASURE, "share"]], on=KEYS_NO_MEASURE, how="left")
 
 
 def _alert_rate(scored: pd.DataFrame, alerted: pd.DataFrame) -> pd.DataFrame:
@@ -128,10 +162,11 @@ def _alert_rate(scored: pd.DataFrame, alerted: pd.DataFrame) -> pd.DataFrame:
 
 
 def compute_statistics(
-    profile: pd.DataFrame, alerts: pd.DataFrame, exceptions: pd.DataFrame, policy: Policy
+    profile: pd.DataFrame, alerts: pd.DataFrame, exceptions: pd.DataFrame, visits: pd.DataFrame, policy: Policy
 ) -> pd.DataFrame:
     """The statistics table from the date's profile (county_code, township_code, size),
-    alerts (ALERT_COLUMNS) and roll exceptions (household_key, county_code, person_id)."""
+    alerts (ALERT_COLUMNS), roll exceptions (household_key, county_code, person_id) and
+    the alerted households' visits as of the date (household_key, visit_date, outcome)."""
     scored = _tally(profile, "scored", ALL)
     alerted = _tally(alerts, "alerts", ALL)
     parts = [scored, alerted]
@@ -149,7 +184,7 @@ def compute_statistics(
     parts.append(_roll_exceptions(exceptions))
     parts += [
         _coverage(alerts),
-        _precision(alerts, policy.statistics.precision_window_days),
+        _precision(alerts, visits, policy.statistics.precision_window_days),
         _alert_rate(scored, alerted),
     ]
     table = pd.concat([p for p in parts if len(p)], ignore_index=True)
@@ -199,7 +234,32 @@ def publish_statistics(lake: Lake, policy: Policy, day: date) -> pd.DataFrame:
     profile = read_partition(lake, HOUSEHOLD_PROFILE, day, PROFILE_COLUMNS)
     alerts = read_partition(lake, ALERTS, day, ALERT_COLUMNS)
     exceptions = read_partition(lake, ROLL_EXCEPTIONS, day, ["household_key", "person_id", "county_code"])
-    table = compute_statistics(profile, alerts, exceptions, policy)
+    since = alerts["first_seen_date"].min() if len(alerts) else None
+    visits = alerted_visits(lake, day, since)
+    table = compute_statistics(profile, alerts, exceptions, visits, policy)
     publish_frame(lake, STATISTICS, day, table)
     log.info("statistics of %s: %d rows", day, len(table))
     return table
+
+
+def alerted_visits(lake: Lake, day: date, since: date | None) -> pd.DataFrame:
+    """The visits of the households alerted on `day` as of `day` (visit_date on or before
+    it, from deliveries dated on or before it, the latest delivery of a visit winning), by
+    household_key: household_key, visit_date, outcome. Every visit dated from `since` on
+    is among them. Deliveries before `since` are not read: a visit is dated on or before
+    the delivery it comes in (its contract's row rule), so they hold no such visit, and a
+    later correction of one is in a later delivery."""
+    columns = ["household_key", "visit_date", "outcome"]
+    table = bronze_table(VISITS)
+    dates = [d for d in lake.dates(table) if since is not None and since <= d <= day]
+    parts = [
+        read_partition(lake, table, d, ["visit_id", "household_id", "visit_date", "outcome"]).assign(extract_date=d)
+        for d in dates
+    ]
+    if not parts:
+        return pd.DataFrame({c: pd.Series([], dtype=object) for c in columns})
+    delivered = pd.concat(parts, ignore_index=True).sort_values("extract_date", kind="stable")
+    latest = delivered.drop_duplicates("visit_id", keep="last")
+    latest = latest[pd.to_datetime(latest["visit_date"]) <= pd.Timestamp(day)]
+    keys = read_partition(lake, RESTRICTED_ALERTS, day, ["household_key", "household_id"])
+    return latest.merge(keys, on="household_id", how="inner")[columns].reset_index(drop=True)
