@@ -36,8 +36,10 @@ LEVELS = ("city", "county", "township")
 ALL = "all"
 KEYS = ["level", "county_code", "township_code", "measure", "value"]
 KEYS_NO_MEASURE = ["level", "county_code", "township_code", "value"]
+COUNTS = ["households", "persons"]
 
 PROFILE_COLUMNS = ["county_code", "township_code", "size"]
+PLACE = PROFILE_COLUMNS  # what a tally counts by, besides its value
 ALERT_COLUMNS = [
     "household_key",
     "county_code",
@@ -65,26 +67,36 @@ def _region_columns(level: str) -> list[str]:
 
 
 def _tally(frame: pd.DataFrame, measure: str, value: pd.Series | str) -> pd.DataFrame:
-    """Households (rows) and persons (sum of size) of `frame` by `value`, at every level."""
-    frame = frame.assign(value=value)
+    """Households (rows) and persons (sum of size) of `frame` by `value`, at every level.
+    (Only the columns counted by are copied: an alert carries a dozen more, lists among them.)"""
+    frame = frame[PLACE].assign(value=value)
     frame = frame[frame["value"].notna()]
+    # Counted once by township; a county's and the city's counts are the sums of theirs.
+    finest = [*_region_columns(LEVELS[-1]), "value"]
+    townships = (
+        frame.groupby(finest, dropna=False).agg(households=("size", "size"), persons=("size", "sum")).reset_index()
+    )
     out = []
     for level in LEVELS:
         by = [*_region_columns(level), "value"]
-        counted = (
-            frame.groupby(by, dropna=False).agg(households=("size", "size"), persons=("size", "sum")).reset_index()
-        )
-        counted["level"] = level
-        out.append(counted)
+        counted = townships if by == finest else townships.groupby(by, dropna=False)[COUNTS].sum().reset_index()
+        out.append(counted.assign(level=level))
     result = pd.concat(out, ignore_index=True)
     result["measure"] = measure
     return result
 
 
-def _exploded(frame: pd.DataFrame, column: str) -> pd.DataFrame:
-    """One row per element of an array column (an empty or null array gives no row)."""
-    rows = frame.explode(column)
+def _exploded(frame: pd.DataFrame, column: str, keep: list[str] = PLACE) -> pd.DataFrame:
+    """One row per element of an array column (an empty or null array gives no row), with
+    the columns `keep`."""
+    rows = frame[[*keep, column]].explode(column)
     return rows[rows[column].notna()]
+
+
+def _holds_any(lists: pd.Series, values: list[str]) -> pd.Series:
+    """Whether each row's array holds any of `values` (a null or empty one holds none);
+    `lists` has a unique index."""
+    return lists.explode().isin(values).groupby(level=0).any().reindex(lists.index, fill_value=False)
 
 
 def _ratio(numerator: pd.Series, denominator: pd.Series) -> pd.Series:
@@ -105,7 +117,7 @@ def _with_share(frame: pd.DataFrame, counted: pd.Series, measure: str, value: pd
 def _coverage(alerts: pd.DataFrame) -> pd.DataFrame:
     """DIBAO/TEKUN candidates (households, persons) and the share of them already on dibao
     or tekun."""
-    candidates = alerts[alerts["categories"].map(lambda c: c is not None and bool({"DIBAO", "TEKUN"} & set(c)))]
+    candidates = alerts[_holds_any(alerts["categories"], ["DIBAO", "TEKUN"])]
     return _with_share(candidates, candidates["programme"].isin(["dibao", "tekun"]), "coverage", "DIBAO_TEKUN")
 
 
@@ -121,7 +133,9 @@ def _precision(alerts: pd.DataFrame, visits: pd.DataFrame, window_days: int) -> 
     )
     first_seen, seen = pd.to_datetime(rows["first_seen_date"]), pd.to_datetime(rows["visit_date"])
     rows = rows[(seen >= first_seen) & (seen <= first_seen + timedelta(days=window_days))]
-    rows = _exploded(rows.assign(confirmed=rows["outcome"] == "confirmed"), "rules")
+    rows = _exploded(
+        rows.assign(confirmed=rows["outcome"] == "confirmed"), "rules", ["household_key", *PLACE, "confirmed"]
+    )
     if rows.empty:
         return pd.DataFrame()
     by_household = (
@@ -178,7 +192,7 @@ def compute_statistics(
     parts.append(_tally(alerts, "programme", alerts["programme"].fillna("none")))
     found = alerts["newly_found"].map({True: "newly_found", False: "on_programme"})
     parts.append(_tally(alerts, "newly_found", found))
-    in_review = alerts[alerts["rules"].map(lambda r: r is not None and "EXIT_REVIEW" in r)]
+    in_review = alerts[_holds_any(alerts["rules"], ["EXIT_REVIEW"])]
     reasons = _exploded(in_review, "exit_reasons")
     parts += [_tally(in_review, "exit_review", ALL), _tally(reasons, "exit_review", reasons["exit_reasons"])]
     parts.append(_roll_exceptions(exceptions))
