@@ -177,6 +177,26 @@ def test_the_precision_window_is_configured():
     assert _get(table, "city", "precision", "LOW_INCOME") == (3, 6, 0.5)
 
 
+def test_an_alert_without_categories_is_no_candidate_and_exit_review_is_found_among_rules():
+    """Two alerts: k1 (size 2) with null categories and rules LOW_INCOME; k2 (size 3) a
+    TEKUN candidate on tekun, with EXIT_REVIEW after LOW_INCOME among its rules."""
+    profile = pd.DataFrame({"county_code": [A, A], "township_code": ["001", "001"], "size": [2, 3]})
+    alerts = pd.DataFrame(
+        [
+            _alert("k1", A, "001", 2, ["LOW_INCOME"], None, "WATCH", [], "NEW", None, [], "2026-11-28"),
+            _alert("k2", A, "001", 3, ["LOW_INCOME", "EXIT_REVIEW"], ["TEKUN"], "WATCH", [], "NEW", "tekun", ["asset"],
+                   "2026-11-28"),
+        ]
+    )  # fmt: skip
+    none = pd.DataFrame({c: pd.Series([], dtype=object) for c in ("household_key", "visit_date", "outcome")})
+    exceptions = pd.DataFrame({c: pd.Series([], dtype=object) for c in ("household_key", "person_id", "county_code")})
+    table = compute_statistics(profile, alerts, exceptions, none, load_policy())
+    assert _get(table, "city", "coverage", "DIBAO_TEKUN") == (1, 3, 1.0)
+    assert _get(table, "city", "exit_review", "all") == (1, 3, None)
+    assert _get(table, "city", "exit_review", "asset") == (1, 3, None)
+    assert _get(table, "city", "precision", "LOW_INCOME") is None
+
+
 def test_regions_are_named_by_the_configuration(hand_made):
     names = {
         (r.level, r.county_code, r.township_code): r.region_name
