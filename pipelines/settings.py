@@ -13,6 +13,11 @@ from pipelines.storage import Location, lake_location
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 
+def contracts_dir() -> Path:
+    """The source contracts' folder: LIPMON_CONTRACTS, else the schemas' `sources/`."""
+    return Path(os.environ.get("LIPMON_CONTRACTS", schemas_dir() / "sources")).absolute()
+
+
 def _sample_landing() -> Path:
     local = Path("data/sample/landing")
     return local if local.is_dir() else PROJECT_ROOT / "data" / "sample" / "landing"
@@ -46,6 +51,6 @@ class Settings:
             lake=lake_location(lake or "lake"),
             config=Path(config).absolute() if config else None,
             master=master or os.environ.get("LIPMON_SPARK_MASTER") or None,
-            contracts_dir=Path(os.environ.get("LIPMON_CONTRACTS", schemas_dir() / "sources")).absolute(),
+            contracts_dir=contracts_dir(),
             indicators_dir=Path(os.environ.get("LIPMON_INDICATORS", schemas_dir() / "indicators")).absolute(),
         )

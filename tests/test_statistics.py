@@ -147,6 +147,8 @@ def _get(table, level, measure, value, county=None, township=None):
         (("city",), "precision", "TOP_INDEX", (1, 2, 1.0)),
         (("city",), "precision", "EXIT_REVIEW", (1, 3, 0.5)),
         (("city",), "precision", "SPOT_CHECK", None),
+        (("county", A), "precision", "LOW_INCOME", (3, 6, 0.6)),
+        (("county", A), "precision", "EXIT_REVIEW", (1, 3, 0.5)),
         (("township", A, "001"), "precision", "LOW_INCOME", (2, 5, round(2 / 3, 6))),
         (("township", A, "002"), "precision", "LOW_INCOME", (1, 1, 0.5)),
         (("county", B), "precision", "LOW_INCOME", None),

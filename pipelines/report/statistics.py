@@ -18,9 +18,11 @@ from datetime import date, timedelta
 
 import pandas as pd
 
+from pipelines.contracts.model import load_contract
 from pipelines.lake import Lake
 from pipelines.policy import Policy
 from pipelines.report.partitions import contract_columns, publish_frame, read_partition
+from pipelines.settings import contracts_dir
 from pipelines.tables import (
     ALERTS,
     HOUSEHOLD_PROFILE,
@@ -66,20 +68,25 @@ def _region_columns(level: str) -> list[str]:
     return {"city": [], "county": ["county_code"], "township": ["county_code", "township_code"]}[level]
 
 
-def _tally(frame: pd.DataFrame, measure: str, value: pd.Series | str) -> pd.DataFrame:
-    """Households (rows) and persons (sum of size) of `frame` by `value`, at every level.
-    (Only the columns counted by are copied: an alert carries a dozen more, lists among them.)"""
-    frame = frame[PLACE].assign(value=value)
+def _tally(frame: pd.DataFrame, measure: str, value: pd.Series | str, sums: tuple[str, ...] = ()) -> pd.DataFrame:
+    """Households (rows) and persons (sum of size) of `frame` by `value`, at every level,
+    and the sums of the columns `sums`. (Only the columns counted are copied: an alert
+    carries a dozen more, lists among them.)"""
+    frame = frame[[*PLACE, *sums]].assign(value=value)
     frame = frame[frame["value"].notna()]
     # Counted once by township; a county's and the city's counts are the sums of theirs.
     finest = [*_region_columns(LEVELS[-1]), "value"]
+    summed = {c: (c, "sum") for c in sums}
     townships = (
-        frame.groupby(finest, dropna=False).agg(households=("size", "size"), persons=("size", "sum")).reset_index()
+        frame.groupby(finest, dropna=False)
+        .agg(households=("size", "size"), persons=("size", "sum"), **summed)
+        .reset_index()
     )
     out = []
     for level in LEVELS:
         by = [*_region_columns(level), "value"]
-        counted = townships if by == finest else townships.groupby(by, dropna=False)[COUNTS].sum().reset_index()
+        rolled = [*COUNTS, *sums]
+        counted = townships if by == finest else townships.groupby(by, dropna=False)[rolled].sum().reset_index()
         out.append(counted.assign(level=level))
     result = pd.concat(out, ignore_index=True)
     result["measure"] = measure
@@ -149,15 +156,9 @@ def _precision(alerts: pd.DataFrame, visits: pd.DataFrame, window_days: int) -> 
         )
         .reset_index()
     )
-    counted = _tally(by_household, "precision", by_household["rules"])
-    out = []
-    for level in LEVELS:
-        by = [*_region_columns(level), "rules"]
-        sums = by_household.groupby(by, dropna=False)[["visits", "confirmed"]].sum().reset_index()
-        out.append(sums.rename(columns={"rules": "value"}).assign(level=level))
-    shares = pd.concat(out, ignore_index=True)
-    shares["share"] = _ratio(shares["confirmed"], shares["visits"])
-    return counted.merge(shares[[*KEYS_NO_MEASURE, "share"]], on=KEYS_NO_MEASURE, how="left")
+    counted = _tally(by_household, "precision", by_household["rules"], ("visits", "confirmed"))
+    counted["share"] = _ratio(counted["confirmed"], counted["visits"])
+    return counted.drop(columns=["visits", "confirmed"])
 
 
 def _alert_rate(scored: pd.DataFrame, alerted: pd.DataFrame) -> pd.DataFrame:
@@ -266,14 +267,15 @@ def alerted_visits(lake: Lake, day: date, since: date | None) -> pd.DataFrame:
     columns = ["household_key", "visit_date", "outcome"]
     table = bronze_table(VISITS)
     dates = [d for d in lake.dates(table) if since is not None and since <= d <= day]
+    if not dates:
+        return pd.DataFrame({c: pd.Series([], dtype=object) for c in columns})
+    key = load_contract(contracts_dir() / f"{VISITS}.yaml").key  # a visit is its key, as delivered
     parts = [
-        read_partition(lake, table, d, ["visit_id", "household_id", "visit_date", "outcome"]).assign(extract_date=d)
+        read_partition(lake, table, d, [*key, "household_id", "visit_date", "outcome"]).assign(extract_date=d)
         for d in dates
     ]
-    if not parts:
-        return pd.DataFrame({c: pd.Series([], dtype=object) for c in columns})
     delivered = pd.concat(parts, ignore_index=True).sort_values("extract_date", kind="stable")
-    latest = delivered.drop_duplicates("visit_id", keep="last")
+    latest = delivered.drop_duplicates(key, keep="last")
     latest = latest[pd.to_datetime(latest["visit_date"]) <= pd.Timestamp(day)]
     keys = read_partition(lake, RESTRICTED_ALERTS, day, ["household_key", "household_id"])
     return latest.merge(keys, on="household_id", how="inner")[columns].reset_index(drop=True)
